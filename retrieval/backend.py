@@ -1,0 +1,37 @@
+"""The narrow contract every search engine implements; one contract test suite runs on each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from retrieval.embedding import Vectors
+from retrieval.types import Chunk, ScoredChunk, SearchFilters
+
+
+class SearchBackend(Protocol):
+    """Stores chunks with their vectors and answers BM25 and kNN queries.
+
+    `replace_document` swaps all chunks of a document at once, so a reader never sees a mix of old and
+    new chunks; `delete_document` removes them. Filters are applied inside the engine.
+    """
+
+    name: str
+
+    def replace_document(self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors) -> None: ...
+
+    def delete_document(self, doc_id: str) -> None: ...
+
+    def document_hashes(self) -> dict[str, str]: ...
+
+    def search_bm25(self, query: str, *, k: int, filters: SearchFilters | None = None) -> list[ScoredChunk]: ...
+
+    def search_dense(
+        self, vector: Vectors, *, k: int, filters: SearchFilters | None = None
+    ) -> list[ScoredChunk]: ...
+
+    def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]: ...
+
+    def count_chunks(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,62 @@
+"""Hybrid search: BM25 and dense kNN from one backend, fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from retrieval.backend import SearchBackend
+from retrieval.embedding import Embedder
+from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.types import Hit, ScoredChunk, SearchFilters
+
+Mode = Literal["bm25", "dense", "hybrid"]
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    rank_constant: int = 60
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+    candidates: int = 100
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class HybridRetriever:
+    def __init__(self, backend: SearchBackend, embedder: Embedder, *, fusion: FusionConfig | None = None) -> None:
+        self.backend = backend
+        self.embedder = embedder
+        self.fusion = fusion or FusionConfig()
+
+    def search(
+        self, query: str, *, k: int = 10, filters: SearchFilters | None = None, mode: Mode = "hybrid"
+    ) -> SearchResult:
+        timings: dict[str, float] = {}
+        runs: dict[str, list[ScoredChunk]] = {}
+        n = max(k, self.fusion.candidates)
+        if mode in ("bm25", "hybrid"):
+            t = time.perf_counter()
+            runs["bm25"] = self.backend.search_bm25(query, k=n, filters=filters)
+            timings["bm25_ms"] = (time.perf_counter() - t) * 1000
+        if mode in ("dense", "hybrid"):
+            t = time.perf_counter()
+            vector = self.embedder.embed_query(query)
+            timings["embed_ms"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            runs["dense"] = self.backend.search_dense(vector, k=n, filters=filters)
+            timings["dense_ms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        hits = reciprocal_rank_fusion(
+            runs,
+            k=k,
+            rank_constant=self.fusion.rank_constant,
+            weights={"bm25": self.fusion.bm25_weight, "dense": self.fusion.dense_weight},
+        )
+        timings["fuse_ms"] = (time.perf_counter() - t) * 1000
+        return SearchResult(hits=hits, timings_ms=timings)

@@ -1,0 +1,31 @@
+"""Retrieval settings: which engine, how documents are chunked, how runs are fused."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ElasticsearchSettings(BaseModel):
+    url: str = "http://localhost:9200"
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_certs: str | None = None
+    index_prefix: str = "bron-chunks"
+    request_timeout_s: float = 10.0
+    server_side_rrf: Literal["auto", "never", "always"] = "auto"
+
+
+class RetrievalSettings(BaseModel):
+    backend: Literal["sqlite", "elasticsearch"] = "sqlite"
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    embedder_threads: int = 1
+    chunk_words: int = 180
+    chunk_overlap_words: int = 30
+    top_k: int = 6
+    candidates: int = 100
+    rrf_rank_constant: int = 60
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0

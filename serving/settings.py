@@ -1,0 +1,33 @@
+"""Serving settings: where the OpenAI-compatible server is, which model or adapter, and answer policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class LocalServerSettings(BaseModel):
+    """The llama.cpp server Bron starts itself when no `llm_base_url` is set."""
+
+    model_path: Path | None = None
+    threads: int = 1
+    context_tokens: int = 4096
+    start_timeout_s: float = 180.0
+    port: int = 0
+
+
+class ServingSettings(BaseModel):
+    llm_base_url: str | None = None
+    llm_api_key: str = "not-needed"
+    model: str = "bron-local"
+    adapter: str | None = None
+    request_timeout_s: float = 120.0
+    max_retries: int = 3
+    max_tokens: int = 320
+    temperature: float = 0.1
+    context_tokens: int = 2500
+    local: LocalServerSettings = LocalServerSettings()
+    min_dense_score: float = 0.80
+    min_sources: int = 1
+    llm_judge: bool = False
