@@ -18,13 +18,17 @@ class SearchBackend(Protocol):
 
     name: str
 
-    def replace_document(self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors) -> None: ...
+    def replace_document(
+        self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors
+    ) -> None: ...
 
     def delete_document(self, doc_id: str) -> None: ...
 
     def document_hashes(self) -> dict[str, str]: ...
 
-    def search_bm25(self, query: str, *, k: int, filters: SearchFilters | None = None) -> list[ScoredChunk]: ...
+    def search_bm25(
+        self, query: str, *, k: int, filters: SearchFilters | None = None
+    ) -> list[ScoredChunk]: ...
 
     def search_dense(
         self, vector: Vectors, *, k: int, filters: SearchFilters | None = None

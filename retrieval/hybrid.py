@@ -29,7 +29,9 @@ class SearchResult:
 
 
 class HybridRetriever:
-    def __init__(self, backend: SearchBackend, embedder: Embedder, *, fusion: FusionConfig | None = None) -> None:
+    def __init__(
+        self, backend: SearchBackend, embedder: Embedder, *, fusion: FusionConfig | None = None
+    ) -> None:
         self.backend = backend
         self.embedder = embedder
         self.fusion = fusion or FusionConfig()

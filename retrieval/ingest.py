@@ -6,8 +6,8 @@ walk; a changed file's chunks are replaced in one backend call, so nothing stale
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -103,7 +103,9 @@ class SQLiteBackend:
         self._matrix: np.ndarray | None = None
         self._rowids: np.ndarray | None = None
 
-    def replace_document(self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors) -> None:
+    def replace_document(
+        self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors
+    ) -> None:
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         with self._lock, self._db:
@@ -122,7 +124,9 @@ class SQLiteBackend:
                     ),
                 )
                 terms = " ".join(analyze(embedding_text(chunk), chunk.language))
-                self._db.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (cur.lastrowid, terms))
+                self._db.execute(
+                    "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (cur.lastrowid, terms)
+                )
             self._db.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)", (doc_id, content_hash))
             self._matrix = None
 
@@ -187,7 +191,9 @@ class SQLiteBackend:
             )
         return self._matrix, self._rowids
 
-    def search_dense(self, vector: Vectors, *, k: int, filters: SearchFilters | None = None) -> list[ScoredChunk]:
+    def search_dense(
+        self, vector: Vectors, *, k: int, filters: SearchFilters | None = None
+    ) -> list[ScoredChunk]:
         with self._lock:
             matrix, rowids = self._load_matrix()
             if len(rowids) == 0:

@@ -44,7 +44,9 @@ class LLMClient:
         max_tokens: int = 320,
         temperature: float = 0.1,
     ) -> None:
-        self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
+        )
         self.base_url = base_url
         self.base_model = model
         self.adapter = adapter
@@ -131,7 +133,9 @@ class LLMClient:
                 "it may be down or overloaded: try again in a minute"
             ) from exc
         except openai.RateLimitError as exc:
-            raise LLMUnavailableError("the LLM server is overloaded (429 after retries); try again shortly") from exc
+            raise LLMUnavailableError(
+                "the LLM server is overloaded (429 after retries); try again shortly"
+            ) from exc
         except openai.APIStatusError as exc:
             raise GenerationError(f"the LLM server answered HTTP {exc.status_code}: {exc.message}") from exc
         end = time.perf_counter()

@@ -1,0 +1,88 @@
+"""The one settings object, built at the edge (CLI) and passed down.
+
+Values come from `BRON_*` environment variables (nested with `__`, e.g. `BRON_RETRIEVAL__BACKEND`),
+then an optional `bron.toml` in the working folder (or the file named by `BRON_CONFIG`), then defaults.
+Slack's own variable names (`SLACK_BOT_TOKEN`, ...) are read too, because every Slack guide uses them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from feedback.settings import StoreSettings
+from retrieval.settings import RetrievalSettings
+from serving.settings import ServingSettings
+
+
+class ChannelPolicy(BaseModel):
+    """How Bron behaves in one channel: answer unmentioned questions, and which collections it may search."""
+
+    answer_all: bool = False
+    collections: list[str] = ["public"]
+
+
+class SlackSettings(BaseModel):
+    bot_token: str | None = None
+    app_token: str | None = None
+    signing_secret: str | None = None
+    base_url: str | None = None
+    http_host: str = "0.0.0.0"
+    http_port: int = 3000
+    channels: dict[str, ChannelPolicy] = {}
+    default_collections: list[str] = ["public"]
+    dm_collections: list[str] = ["public"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BRON_", env_nested_delimiter="__", extra="ignore", toml_file="bron.toml"
+    )
+
+    data_dir: Path = Path(".bron")
+    corpus: list[Path] = []
+    retrieval: RetrievalSettings = RetrievalSettings()
+    serving: ServingSettings = ServingSettings()
+    store: StoreSettings = StoreSettings()
+    slack: SlackSettings = SlackSettings()
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=os.environ.get("BRON_CONFIG", "bron.toml"))
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{(self.data_dir / 'bron.db').resolve()}"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "index.sqlite"
+
+
+def load_settings() -> Settings:
+    """Build settings once; Slack's conventional variables fill in what BRON_SLACK__* leaves empty."""
+    settings = Settings()
+    slack = settings.slack
+    updates = {
+        "bot_token": slack.bot_token or os.environ.get("SLACK_BOT_TOKEN"),
+        "app_token": slack.app_token or os.environ.get("SLACK_APP_TOKEN"),
+        "signing_secret": slack.signing_secret or os.environ.get("SLACK_SIGNING_SECRET"),
+    }
+    return settings.model_copy(update={"slack": slack.model_copy(update=updates)})
