@@ -1,0 +1,133 @@
+"""ORM tables. Callers own transactions (`with store.session() as s, s.begin():`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Interaction(Base):
+    """One question and the answer Bron gave."""
+
+    __tablename__ = "interactions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    surface: Mapped[str] = mapped_column(String(32), default="cli")
+    question: Mapped[str] = mapped_column(Text)
+    asker: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    answer: Mapped[str] = mapped_column(Text, default="")
+    abstained: Mapped[bool] = mapped_column(Boolean, default=False)
+    model: Mapped[str | None] = mapped_column(String(200))
+    adapter: Mapped[str | None] = mapped_column(String(200))
+    timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    groundedness: Mapped[float | None] = mapped_column(Float)
+    grounding: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    chunks: Mapped[list[RetrievedChunk]] = relationship(
+        back_populates="interaction", cascade="all, delete-orphan", order_by="RetrievedChunk.rank"
+    )
+    feedback: Mapped[list[Feedback]] = relationship(
+        back_populates="interaction", cascade="all, delete-orphan"
+    )
+    flags: Mapped[list[Flag]] = relationship(back_populates="interaction", cascade="all, delete-orphan")
+
+
+class RetrievedChunk(Base):
+    """A chunk shown to the model for one interaction, with its rank, score and citation number."""
+
+    __tablename__ = "retrieved_chunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    chunk_id: Mapped[str] = mapped_column(String(64))
+    doc_id: Mapped[str] = mapped_column(String(500), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    heading: Mapped[str] = mapped_column(String(1000), default="")
+    location: Mapped[str] = mapped_column(String(1000))
+    snippet: Mapped[str] = mapped_column(Text, default="")
+    score: Mapped[float] = mapped_column(Float)
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    citation: Mapped[int | None] = mapped_column(Integer)
+
+    interaction: Mapped[Interaction] = relationship(back_populates="chunks")
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    user: Mapped[str | None] = mapped_column(String(64))
+    vote: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    correct_answer: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(32), default="button")
+
+    interaction: Mapped[Interaction] = relationship(back_populates="feedback")
+
+
+class Flag(Base):
+    """A possible hallucination waiting for a reviewer."""
+
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+
+    interaction: Mapped[Interaction] = relationship(back_populates="flags")
+    reviews: Mapped[list[Review]] = relationship(back_populates="flag", cascade="all, delete-orphan")
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    reviewer: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(32))
+    corrected_answer: Mapped[str | None] = mapped_column(Text)
+    expected_sources: Mapped[list[Any]] = mapped_column(default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    flag: Mapped[Flag] = relationship(back_populates="reviews")
+
+
+class ProcessedEvent(Base):
+    """Slack event ids already handled, so a retry is ignored even after a restart or on another replica."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+Index("ix_feedback_vote_created", Feedback.vote, Feedback.created_at)
