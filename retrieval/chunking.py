@@ -52,6 +52,9 @@ def chunk_id(doc_id: str, ordinal: int, text: str) -> str:
 def chunk_document(doc: Document, *, max_words: int = 180, overlap_words: int = 30) -> list[Chunk]:
     chunks: list[Chunk] = []
     for section in doc.sections:
+        path = section.heading_path
+        if path and path[0] == doc.title:
+            path = path[1:]
         for text in split_text(section.text, max_words=max_words, overlap_words=overlap_words):
             ordinal = len(chunks)
             chunks.append(
@@ -59,7 +62,7 @@ def chunk_document(doc: Document, *, max_words: int = 180, overlap_words: int = 
                     chunk_id=chunk_id(doc.doc_id, ordinal, text),
                     doc_id=doc.doc_id,
                     title=doc.title,
-                    heading_path=section.heading_path,
+                    heading_path=path,
                     text=text,
                     source=doc.source,
                     collection=doc.collection,

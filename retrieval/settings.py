@@ -24,7 +24,7 @@ class RetrievalSettings(BaseModel):
     embedder_threads: int = 1
     chunk_words: int = 180
     chunk_overlap_words: int = 30
-    top_k: int = 6
+    top_k: int = 5
     candidates: int = 100
     rrf_rank_constant: int = 60
     bm25_weight: float = 1.0

@@ -26,7 +26,7 @@ class ServingSettings(BaseModel):
     max_retries: int = 3
     max_tokens: int = 320
     temperature: float = 0.1
-    context_tokens: int = 2500
+    context_tokens: int = 1400
     local: LocalServerSettings = LocalServerSettings()
     min_dense_score: float = 0.80
     min_sources: int = 1

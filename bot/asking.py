@@ -1,0 +1,142 @@
+"""One question in, one recorded answer out: the pipeline plus the SQL record, shared by every surface.
+
+The CLI, the terminal chat and the Slack listeners all call `ask`, so an answer looks and is logged
+the same way wherever it was asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.runtime import Runtime
+from feedback.errors import StoreError
+from feedback.flags import flag_reasons, raise_flag
+from feedback.store import ChunkRecord, InteractionRecord, record_interaction
+from retrieval.types import SearchFilters
+from serving.answer import Answer, answer_question
+from serving.errors import GenerationError
+from serving.llm import TokenCallback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AskContext:
+    """Who asked, where, and what they may see."""
+
+    surface: str = "cli"
+    asker: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    collections: tuple[str, ...] | None = None
+    history: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class AskResult:
+    answer: Answer
+    interaction_id: str | None
+    flagged: list[str]
+
+
+def grounding_dict(answer: Answer) -> dict[str, Any]:
+    report = answer.grounding
+    if report is None:
+        return {}
+    sentences = [
+        {
+            "sentence": s.sentence,
+            "citations": list(s.citations),
+            "score": round(float(s.score), 4),
+            "supported": bool(s.supported),
+            "issues": list(s.issues),
+            "wrong_citation": bool(s.wrong_citation),
+        }
+        for s in report.sentences
+    ]
+    return {
+        "score": round(float(report.score), 4),
+        "sentences": sentences,
+        "unsupported": [s["sentence"] for s in sentences if not s["supported"]],
+    }
+
+
+def to_record(
+    answer: Answer, ctx: AskContext, *, adapter: str | None, message_ts: str | None = None
+) -> InteractionRecord:
+    cited = {c.chunk.chunk_id: c.number for c in answer.citations} if not answer.abstained else {}
+    return InteractionRecord(
+        question=answer.question,
+        answer=answer.text,
+        language=answer.language,
+        abstained=answer.abstained,
+        model=answer.model,
+        adapter=adapter,
+        chunks=[
+            ChunkRecord(
+                rank=h.rank,
+                chunk_id=h.chunk.chunk_id,
+                doc_id=h.chunk.doc_id,
+                title=h.chunk.title,
+                heading=h.chunk.heading,
+                location=h.chunk.location,
+                snippet=h.chunk.text[:300],
+                score=h.score,
+                scores={**h.scores, **{f"{k}_rank": v for k, v in h.ranks.items()}},
+                citation=cited.get(h.chunk.chunk_id),
+            )
+            for h in answer.hits
+        ],
+        timings=answer.timings_ms,
+        groundedness=answer.groundedness,
+        grounding=grounding_dict(answer),
+        surface=ctx.surface,
+        asker=ctx.asker,
+        channel=ctx.channel,
+        thread_ts=ctx.thread_ts,
+        message_ts=message_ts,
+    )
+
+
+def ask(
+    runtime: Runtime, question: str, ctx: AskContext, *, on_token: TokenCallback | None = None
+) -> AskResult:
+    """Answer and record. A store outage is logged and the answer still returned: users come first."""
+    if runtime.llm is None:
+        raise GenerationError("this command was started without an LLM; use `bron ask` or `bron run`")
+    filters = SearchFilters(collections=ctx.collections) if ctx.collections is not None else None
+    answer = answer_question(
+        question,
+        retriever=runtime.retriever,
+        llm=runtime.llm,
+        policy=runtime.policy,
+        filters=filters,
+        history=list(ctx.history),
+        checker=runtime.checker,
+        on_token=on_token,
+    )
+    interaction_id, flagged = record(runtime, answer, ctx)
+    return AskResult(answer=answer, interaction_id=interaction_id, flagged=flagged)
+
+
+def record(
+    runtime: Runtime, answer: Answer, ctx: AskContext, *, message_ts: str | None = None
+) -> tuple[str | None, list[str]]:
+    t = time.perf_counter()
+    adapter = runtime.llm.adapter if runtime.llm else None
+    try:
+        with runtime.store.session() as session:
+            interaction = record_interaction(
+                session, to_record(answer, ctx, adapter=adapter, message_ts=message_ts)
+            )
+            reasons = flag_reasons(interaction, runtime.settings.store.flags)
+            raise_flag(session, interaction, reasons)
+            interaction_id = interaction.id
+    except StoreError as exc:
+        log.error("answer not recorded: %s", exc)
+        return None, []
+    answer.timings_ms["record_ms"] = (time.perf_counter() - t) * 1000
+    return interaction_id, reasons

@@ -1,0 +1,224 @@
+"""The `bron` command: the edge where settings are built and components wired.
+
+Every command turns Bron's typed errors into one red line saying what to do next, and exits 1;
+only a bug shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from bot.settings import Settings, load_settings
+from feedback.errors import StoreError
+from retrieval.errors import RetrievalError
+from serving.answer import EmptyQuestionError
+from serving.errors import GenerationError
+
+app = typer.Typer(help="Bron answers questions from your documents, with sources.", no_args_is_help=True)
+eval_app = typer.Typer(help="Benchmarks: retrieval, hallucination detection, end-to-end answers.")
+app.add_typer(eval_app, name="eval")
+console = Console()
+err = Console(stderr=True)
+
+SAMPLE_HANDBOOK = Path(__file__).resolve().parent.parent / "retrieval" / "sample_handbook"
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except (RetrievalError, GenerationError, StoreError, EmptyQuestionError) as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+
+
+def settings_for_cli() -> Settings:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    return settings
+
+
+def default_corpus(settings: Settings) -> list[Path]:
+    return settings.corpus or [SAMPLE_HANDBOOK]
+
+
+def _ingest(settings: Settings, paths: list[Path], *, collection: str, dry_run: bool) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bot.runtime import build_backend, build_embedder
+    from retrieval.ingest import discover, ingest_paths
+
+    embedder = build_embedder(settings)
+    backend = build_backend(settings, embedder)
+    try:
+        total = len(discover(paths))
+        chunks = 0
+        with Progress(
+            TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
+            TextColumn("{task.fields[chunks]} chunks"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+            console=err, transient=False,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("ingest", total=total, chunks=0, rate="")
+
+            def on_document(_doc_id: str, n: int) -> None:
+                nonlocal chunks
+                chunks += n
+                elapsed = progress.tasks[task].elapsed or 0.0
+                rate = f"{chunks / elapsed:.1f} chunks/s" if elapsed > 0 and chunks else ""
+                progress.update(task, advance=1, chunks=chunks, rate=rate)
+
+            report = ingest_paths(
+                paths,
+                backend=backend,
+                embedder=embedder,
+                collection=collection,
+                max_words=settings.retrieval.chunk_words,
+                overlap_words=settings.retrieval.chunk_overlap_words,
+                dry_run=dry_run,
+                on_document=on_document,
+            )
+    finally:
+        backend.close()
+    verb = "would be" if dry_run else "were"
+    err.print(
+        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.deleted)} deleted, "
+        f"{len(report.unchanged)} unchanged ({verb} applied); {report.chunks} chunks in {report.seconds:.1f} s"
+        + (f", {report.chunks / report.seconds:.1f} chunks/s" if report.chunks and report.seconds else "")
+    )
+    if dry_run:
+        for label, ids in (("add", report.added), ("update", report.updated), ("delete", report.deleted)):
+            for doc_id in ids:
+                err.print(f"  would {label}: {doc_id}")
+    if report.failed:
+        err.print(f"[yellow]{len(report.failed)} file(s) skipped:[/yellow]")
+        for path, reason in report.failed:
+            err.print(f"  [yellow]-[/yellow] {escape(path)}: {escape(reason)}")
+    return len(report.failed)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (Markdown, HTML, text, PDF).")],
+    collection: Annotated[
+        str, typer.Option(help="Collection (permission group) for these documents.")
+    ] = "public",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+    ] = False,
+) -> None:
+    """Bring the index in step with PATHS: new documents added, changed ones replaced, deleted ones removed."""
+    settings = settings_for_cli()
+    with friendly_errors():
+        _ingest(settings, paths, collection=collection, dry_run=dry_run)
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[str, typer.Argument(help="The question, in Dutch or English.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print answer, citations, chunks and timings as JSON.")
+    ] = False,
+    collection: Annotated[list[str] | None, typer.Option(help="Only search these collections.")] = None,
+) -> None:
+    """Answer one question from the indexed documents, with numbered sources."""
+    from bot.asking import AskContext, ask
+    from bot.runtime import open_runtime
+    from bot.terminal import render_text, to_json
+
+    settings = settings_for_cli()
+    with friendly_errors():
+        if not question.strip():
+            raise EmptyQuestionError("ask a question: the text was empty")
+        with open_runtime(settings) as runtime:
+            if runtime.backend.count_chunks() == 0:
+                _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+            ctx = AskContext(surface="cli", collections=tuple(collection) if collection else None)
+            result = ask(runtime, question, ctx)
+    if as_json:
+        console.print_json(json.dumps(to_json(result)))
+    else:
+        console.print(escape(render_text(result.answer)))
+
+
+@app.command()
+def chat() -> None:
+    """A local chat in the terminal: the same pipeline and feedback store as the Slack bot."""
+    from bot.runtime import open_runtime
+    from bot.terminal import chat_loop
+
+    settings = settings_for_cli()
+    with friendly_errors(), open_runtime(settings) as runtime:
+        if runtime.backend.count_chunks() == 0:
+            _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+        chat_loop(runtime, console)
+
+
+@app.command()
+def run(
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve Slack's Events API over HTTP (several replicas).")
+    ] = False,
+) -> None:
+    """Ingest the configured corpus (the sample handbook by default) and start answering.
+
+    With SLACK_BOT_TOKEN and SLACK_APP_TOKEN set Bron connects to Slack in Socket Mode; with --http it
+    serves Slack over HTTP; with neither, it opens the local chat.
+    """
+    from bot.runtime import open_runtime
+    from bot.terminal import chat_loop
+
+    settings = settings_for_cli()
+    with friendly_errors():
+        _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+        with open_runtime(settings) as runtime:
+            slack = settings.slack
+            if http or (slack.bot_token and slack.app_token):
+                from bot.slack.serve import serve
+
+                serve(runtime, http=http)
+            else:
+                err.print("No SLACK_BOT_TOKEN/SLACK_APP_TOKEN set: opening the local chat instead of Slack.")
+                chat_loop(runtime, console)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the feedback database to the latest schema (Alembic)."""
+    from feedback.migrate import upgrade
+
+    settings = settings_for_cli()
+    with friendly_errors():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.store_url)
+    err.print("database is up to date")
+
+
+@app.command()
+def sources(
+    query: Annotated[str, typer.Argument(help="What to search for.")],
+    k: Annotated[int, typer.Option(help="How many chunks.")] = 5,
+) -> None:
+    """Search the sources without generating an answer."""
+    from bot.runtime import open_runtime
+
+    settings = settings_for_cli()
+    with friendly_errors(), open_runtime(settings, with_llm=False) as runtime:
+        result = runtime.retriever.search(query, k=k)
+    for hit in result.hits:
+        c = hit.chunk
+        console.print(
+            f"[bold][{hit.rank}][/bold] {escape(c.title)} › {escape(c.heading)} ({escape(c.location)})"
+        )
+        console.print(f"    {escape(c.text[:200])}…")

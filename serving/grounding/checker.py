@@ -1,0 +1,164 @@
+"""The groundedness check run on every answer: is each sentence supported by the source it cites?
+
+No NLI model ships offline, so support is estimated from what does: how close the claim's embedding
+comes to a window of the cited source, and hard lexical checks (numbers, names, negation, words the
+source never uses). A logistic combination of these few features, fitted on SummEdits by
+`evaluation/hallucination.py` and stored in `weights.json`, turns them into a 0..1 score. An LLM
+judge may be added; it is asked only about borderline sentences, where it can change the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.embedding import Embedder
+from serving.grounding.claims import Claim, split_claims
+from serving.grounding.evidence import EvidenceFinder, sources_to_check
+from serving.grounding.judge import LLMJudge
+from serving.grounding.lexical import LexicalFindings, check_lexical
+from serving.llm import LLMClient
+
+WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+FEATURES = ("similarity", "missing_numbers", "missing_names", "negation_mismatch", "novel_fraction")
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """score = sigmoid(bias + weights . features); `threshold` is where a claim counts as supported."""
+
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> Combiner:
+        data = json.loads(path.read_text())
+        return cls(tuple(float(data["weights"][f]) for f in FEATURES), float(data["bias"]),
+                   float(data["threshold"]))  # fmt: skip
+
+    def score(self, features: Sequence[float]) -> float:
+        z = self.bias + float(np.dot(self.weights, features))
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    sentence: str
+    citations: tuple[int, ...]  # the [n] markers in this sentence (1-based source numbers)
+    score: float  # 0..1 support by the cited sources (all sources when none is cited)
+    supported: bool
+    issues: tuple[str, ...]
+    best_source: int | None  # the source number that supports it best
+    wrong_citation: bool  # the cited source does not support it but another does
+    judged: bool = False  # the LLM judge was asked
+
+
+@dataclass(frozen=True)
+class GroundednessReport:
+    score: float  # the weakest sentence's score: one unsupported claim makes the answer unreliable
+    sentences: tuple[SentenceCheck, ...]
+
+    @property
+    def unsupported(self) -> tuple[SentenceCheck, ...]:
+        return tuple(s for s in self.sentences if not s.supported)
+
+    @property
+    def wrong_citations(self) -> tuple[SentenceCheck, ...]:
+        return tuple(s for s in self.sentences if s.wrong_citation)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "sentences": [asdict(s) for s in self.sentences]}
+
+
+def feature_vector(similarity: float, lexical: LexicalFindings) -> tuple[float, ...]:
+    """The combiner's inputs, in FEATURES order; counts are capped so one long list cannot dominate."""
+    return (
+        similarity,
+        float(min(len(lexical.missing_numbers), 2)),
+        float(min(len(lexical.missing_names), 2)),
+        float(lexical.negation_mismatch),
+        lexical.novel_fraction,
+    )
+
+
+class GroundednessChecker:
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        judge: LLMClient | None = None,
+        threshold: float | None = None,
+        combiner: Combiner | None = None,
+        judge_band: tuple[float, float] = (0.25, 0.75),
+    ) -> None:
+        """`threshold` overrides the fitted one; the judge is asked when a score falls in `judge_band`."""
+        self.evidence = EvidenceFinder(embedder)
+        self.combiner = combiner or Combiner.load()
+        self.threshold = self.combiner.threshold if threshold is None else threshold
+        self.judge = LLMJudge(judge) if judge is not None else None
+        self.judge_band = judge_band
+
+    def features(self, claim: str, source: str) -> tuple[tuple[float, ...], LexicalFindings]:
+        found = self.evidence.best(claim, source)
+        lexical = check_lexical(claim, source, evidence=found.sentence)
+        return feature_vector(found.similarity, lexical), lexical
+
+    def _support(self, claim: str, source: str) -> tuple[float, LexicalFindings, bool]:
+        features, lexical = self.features(claim, source)
+        score = self.combiner.score(features)
+        judged = False
+        low, high = self.judge_band
+        if self.judge is not None and low <= score <= high:
+            verdict = self.judge.support(claim, source)
+            if verdict is not None:
+                score, judged = (score + verdict) / 2, True
+        return score, lexical, judged
+
+    def check_claim(self, claim: Claim, sources: Sequence[str]) -> SentenceCheck:
+        checked = {n: self._support(claim.text, sources[n - 1]) for n in range(1, len(sources) + 1)}
+        cited = sources_to_check(claim.citations, len(sources))
+        own = max(cited, key=lambda n: checked[n][0])
+        score, lexical, judged = checked[own]
+        best = max(checked, key=lambda n: checked[n][0]) if checked else None
+        supported = score >= self.threshold
+        wrong = (
+            bool(claim.citations)
+            and not supported
+            and best is not None
+            and best not in cited
+            and checked[best][0] >= self.threshold
+        )
+        issues = lexical.issues
+        if wrong:
+            issues = (*issues, f"supported by source {best}, not by the cited one")
+        elif not supported and not issues:
+            issues = ("no close evidence in the cited source",)
+        return SentenceCheck(
+            sentence=claim.sentence, citations=claim.citations, score=score, supported=supported,
+            issues=issues, best_source=best, wrong_citation=wrong, judged=judged,
+        )  # fmt: skip
+
+    def check(self, answer: str, sources: Sequence[str]) -> GroundednessReport:
+        """`sources[i]` is the text of source number i + 1; an answer with no claims scores 1.0."""
+        if not sources:
+            claims = split_claims(answer)
+            checks = tuple(
+                SentenceCheck(c.sentence, c.citations, 0.0, False, ("no sources to check against",),
+                              None, False)  # fmt: skip
+                for c in claims
+            )
+            return GroundednessReport(0.0 if checks else 1.0, checks)
+        checks = tuple(self.check_claim(c, sources) for c in split_claims(answer))
+        score = min((c.score for c in checks), default=1.0)
+        return GroundednessReport(score, checks)
+
+    def score_pair(self, document: str, claim_text: str) -> float:
+        """Support of a whole generated text (e.g. a summary) by one document: its weakest sentence."""
+        return self.check(claim_text, [document]).score

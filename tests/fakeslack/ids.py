@@ -1,0 +1,10 @@
+"""The fake workspace's fixed identities, shaped like real Slack ids."""
+
+TEAM_ID = "T0BRONTEAM"
+TEAM_DOMAIN = "bron-test"
+APP_ID = "A0BRONAPP1"
+BOT_USER_ID = "U0BRONBOT1"
+BOT_ID = "B0BRONBOT1"
+CHANNEL_ID = "C0123456789"
+DM_CHANNEL_ID = "D0123456789"
+USER_ID = "U0123456789"
