@@ -10,6 +10,7 @@ Nothing connects until the first call.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _RRF_LICENCES = frozenset({"enterprise", "trial"})
 _PAGE = 1_000
+_CLIENT_VERSION = importlib.metadata.version("elasticsearch")
 
 
 class IndexingError(RetrievalError):
@@ -82,7 +84,10 @@ class ElasticsearchBackend:
         if version is None:
             self._chunks, self._docs = q.chunks_alias(self.prefix), q.docs_alias(self.prefix)
         else:
-            self._chunks, self._docs = q.chunks_index(self.prefix, version), q.docs_index(self.prefix, version)
+            self._chunks, self._docs = (
+                q.chunks_index(self.prefix, version),
+                q.docs_index(self.prefix, version),
+            )
 
     @classmethod
     def from_settings(cls, settings: ElasticsearchSettings, *, dim: int) -> ElasticsearchBackend:
@@ -122,7 +127,7 @@ class ElasticsearchBackend:
         except elasticsearch.ApiError as exc:
             if exc.error == "media_type_header_exception":
                 raise BackendUnavailableError(
-                    f"Elasticsearch at {url} refused the media type of client {elasticsearch.__versionstr__}; "
+                    f"Elasticsearch at {url} refused the media type of client {_CLIENT_VERSION}; "
                     "the client's major version must match the server's (elasticsearch>=8,<9 for an 8.x "
                     "cluster)"
                 ) from exc
@@ -264,8 +269,7 @@ class ElasticsearchBackend:
         _, errors = helpers.bulk(
             self._client, actions, raise_on_error=False, refresh="wait_for", chunk_size=500
         )
-        assert isinstance(errors, list)
-        return [e for e in errors if not _is_missing_delete(e)]
+        return [e for e in errors if not _is_missing_delete(e)] if isinstance(errors, list) else []
 
     def _delete_ids(self, chunk_ids: Sequence[str]) -> None:
         if not chunk_ids:
@@ -367,9 +371,12 @@ class ElasticsearchBackend:
             try:
                 licence = self._client.license.get()["license"]
                 self._rrf_allowed = licence.get("type") in _RRF_LICENCES and licence.get("status") == "active"
-            except (elasticsearch.ApiError, elasticsearch.TransportError, KeyError) as exc:
-                log.info("no server-side RRF: licence check failed (%s)", exc)
+            except (elasticsearch.ApiError, KeyError) as exc:  # refused or unknown: ask no more
+                log.info("no server-side RRF: the licence check failed (%s)", exc)
                 self._rrf_allowed = False
+            except elasticsearch.TransportError as exc:  # unreachable now: fuse in Bron, ask again later
+                log.warning("no server-side RRF for now: cannot read the licence (%s)", exc)
+                return False
         return self._rrf_allowed
 
     def search_hybrid_server(
@@ -415,7 +422,9 @@ class ElasticsearchBackend:
         if not chunk_ids:
             return []
         with self._errors("fetch chunks by id"):
-            docs = self._client.mget(index=self._chunks, ids=list(chunk_ids), source_excludes=[q.VECTOR_FIELD])
+            docs = self._client.mget(
+                index=self._chunks, ids=list(chunk_ids), source_excludes=[q.VECTOR_FIELD]
+            )
         return [q.chunk_from_source(d["_source"]) for d in docs["docs"] if d.get("found")]
 
     def count_chunks(self) -> int:
@@ -440,16 +449,17 @@ def _is_missing_delete(item: Any) -> bool:
 
 
 def _make_client(settings: ElasticsearchSettings) -> Elasticsearch:
-    auth: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    if settings.ca_certs:
+        kwargs["ca_certs"] = settings.ca_certs
     if settings.api_key:
-        auth["api_key"] = settings.api_key
+        kwargs["api_key"] = settings.api_key
     elif settings.username:
-        auth["basic_auth"] = (settings.username, settings.password or "")
+        kwargs["basic_auth"] = (settings.username, settings.password or "")
     return Elasticsearch(
         settings.url,
-        ca_certs=settings.ca_certs,
         request_timeout=settings.request_timeout_s,
         retry_on_timeout=True,
         max_retries=2,
-        **auth,
+        **kwargs,
     )

@@ -16,7 +16,6 @@ Layout, for an index prefix P:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -301,6 +300,3 @@ def best_highlight(highlight: Mapping[str, Sequence[str]] | None) -> str | None:
 def rrf_score(rank: int, *, rank_constant: int) -> float:
     return 1.0 / (rank_constant + rank)
 
-
-def is_finite_vector(vector: Sequence[float]) -> bool:
-    return all(math.isfinite(float(x)) for x in vector)

@@ -8,10 +8,14 @@ tiny (where it is exact) and no test asserts an order among near-ties.
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,7 @@ from retrieval.elasticsearch_backend import (
     IndexingError,
     ServerSideRRFUnavailableError,
 )
+from retrieval.embedding import Vectors
 from retrieval.errors import BackendUnavailableError
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.settings import ElasticsearchSettings
@@ -86,12 +91,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchBa
         yield sqlite
         sqlite.close()
     else:
-        yield request.getfixturevalue("es_backend")
+        es: ElasticsearchBackend = request.getfixturevalue("es_backend")
+        checked: SearchBackend = es  # mypy proves the class implements the Protocol
+        yield checked
 
 
-def unit_vectors(n: int, seed: int) -> np.ndarray:
+def unit_vectors(n: int, seed: int) -> Vectors:
     v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    out: Vectors = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
 
 
 def make_chunk(doc_id: str, ordinal: int, text: str, **kw: object) -> Chunk:
@@ -340,3 +348,49 @@ def test_unreachable_cluster_names_the_setting() -> None:
     with pytest.raises(BackendUnavailableError, match="BRON_RETRIEVAL__ELASTICSEARCH__URL"):
         backend.count_chunks()
     backend.close()
+
+
+@contextmanager
+def _answering(status: int, error_type: str) -> Iterator[str]:
+    """A stand-in server that answers every request with one Elasticsearch error, as a cluster would."""
+    body = json.dumps({"error": {"type": error_type, "reason": "stand-in"}, "status": status}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Elastic-Product", "Elasticsearch")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "advice"),
+    [
+        (401, "security_exception", "API_KEY"),
+        (403, "security_exception", "__USERNAME"),
+        # what an 8.x server answers a 9.x client's `compatible-with=9` media type
+        (400, "media_type_header_exception", "major version must match"),
+    ],
+)
+def test_refusals_say_what_to_check(status: int, error_type: str, advice: str) -> None:
+    with _answering(status, error_type) as url:
+        backend = ElasticsearchBackend(ElasticsearchSettings(url=url, request_timeout_s=2), dim=DIM)
+        with pytest.raises(BackendUnavailableError, match=advice):
+            backend.search_bm25("iets", k=3)
+        backend.close()

@@ -7,7 +7,10 @@ Elasticsearch: use it for behaviour, never for relevance figures or timings.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,15 +19,25 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 
 def noida_binary() -> Path:
-    """The `noida-db` console script next to this interpreter (the venv), else on PATH."""
-    beside = Path(sys.executable).parent / "noida-db"
-    if beside.exists():
-        return beside
-    found = shutil.which("noida-db")
+    """The server binary inside the `noida_db` package, else the `noida-db` console script.
+
+    The console script only runs the binary as a child process; starting the binary itself lets
+    teardown stop and reap the server directly.
+    """
+    try:
+        packaged = Path(str(resources.files("noida_db").joinpath("noida-db")))
+    except ModuleNotFoundError:
+        packaged = None
+    if packaged is not None and packaged.is_file() and os.access(packaged, os.X_OK):
+        return packaged
+    found = shutil.which(
+        "noida-db", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
     if found is None:
         raise RuntimeError("noida-db is not installed; run `pip install -e '.[dev]'`")
     return Path(found)
@@ -72,6 +85,8 @@ def running_noida(data_dir: Path, *, timeout_s: float = 20.0, attempts: int = 3)
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # its own process group, so teardown also stops a child the console script started
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout_s
         while proc.poll() is None and time.monotonic() < deadline and not _answers(url):
@@ -87,11 +102,14 @@ def running_noida(data_dir: Path, *, timeout_s: float = 20.0, attempts: int = 3)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+    """Stop the server's whole process group (a console-script wrapper and its child, if any)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
