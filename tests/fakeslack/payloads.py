@@ -51,7 +51,9 @@ def event_callback(event: Payload, *, event_id: str | None = None, event_time: i
     }
 
 
-def _user_message(kind: str, text: str, *, channel: str, user: str, ts: str | None, thread_ts: str | None) -> Payload:
+def _user_message(
+    kind: str, text: str, *, channel: str, user: str, ts: str | None, thread_ts: str | None
+) -> Payload:
     ts = ts or unique_ts()
     event: Payload = {
         "type": kind,
@@ -76,7 +78,12 @@ def _user_message(kind: str, text: str, *, channel: str, user: str, ts: str | No
 
 
 def app_mention(
-    text: str, *, channel: str = CHANNEL_ID, user: str = USER_ID, ts: str | None = None, thread_ts: str | None = None
+    text: str,
+    *,
+    channel: str = CHANNEL_ID,
+    user: str = USER_ID,
+    ts: str | None = None,
+    thread_ts: str | None = None,
 ) -> Payload:
     """`<@bot> text`, as Slack writes a mention (the mention is added unless `text` has it)."""
     mention = f"<@{BOT_USER_ID}>"
@@ -85,7 +92,12 @@ def app_mention(
 
 
 def message_im(
-    text: str, *, channel: str = DM_CHANNEL_ID, user: str = USER_ID, ts: str | None = None, thread_ts: str | None = None
+    text: str,
+    *,
+    channel: str = DM_CHANNEL_ID,
+    user: str = USER_ID,
+    ts: str | None = None,
+    thread_ts: str | None = None,
 ) -> Payload:
     event = _user_message("message", text, channel=channel, user=user, ts=ts, thread_ts=thread_ts)
     event["channel_type"] = "im"
@@ -106,7 +118,11 @@ def reaction_added(
 
 
 def assistant_thread_started(
-    *, channel: str = DM_CHANNEL_ID, user: str = USER_ID, thread_ts: str | None = None, context_channel: str | None = None
+    *,
+    channel: str = DM_CHANNEL_ID,
+    user: str = USER_ID,
+    thread_ts: str | None = None,
+    context_channel: str | None = None,
 ) -> Payload:
     """A user opened the assistant pane; `context_channel` is the channel they were viewing, if any."""
     context: Payload = {}
@@ -149,7 +165,9 @@ def slash_command(
     command: str, text: str, *, user: str = USER_ID, channel: str = CHANNEL_ID, response_url: str
 ) -> str:
     """A slash command form-encoded as Slack POSTs it."""
-    return urlencode(slash_command_fields(command, text, user=user, channel=channel, response_url=response_url))
+    return urlencode(
+        slash_command_fields(command, text, user=user, channel=channel, response_url=response_url)
+    )
 
 
 def interactive_body(payload: Payload) -> str:
@@ -202,7 +220,12 @@ def block_actions(
         container["thread_ts"] = message["thread_ts"]
     return {
         "type": "block_actions",
-        "user": {"id": user, "username": f"user-{user.lower()}", "name": f"user-{user.lower()}", "team_id": TEAM_ID},
+        "user": {
+            "id": user,
+            "username": f"user-{user.lower()}",
+            "name": f"user-{user.lower()}",
+            "team_id": TEAM_ID,
+        },
         "api_app_id": APP_ID,
         "token": "verification-token-unused",
         "container": container,
@@ -230,7 +253,12 @@ def view_submission(
     return {
         "type": "view_submission",
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "user": {"id": user, "username": f"user-{user.lower()}", "name": f"user-{user.lower()}", "team_id": TEAM_ID},
+        "user": {
+            "id": user,
+            "username": f"user-{user.lower()}",
+            "name": f"user-{user.lower()}",
+            "team_id": TEAM_ID,
+        },
         "api_app_id": APP_ID,
         "token": "verification-token-unused",
         "trigger_id": _trigger_id(),

@@ -57,7 +57,10 @@ class FakeSlack:
         self.port = int(self._http.server_address[1])
         self.base_url = f"http://127.0.0.1:{self.port}/api/"
         self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="fakeslack-http", daemon=True
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fakeslack-http",
+            daemon=True,
         )
 
     def __enter__(self) -> FakeSlack:
@@ -122,9 +125,12 @@ class FakeSlack:
         event = body.get("event") or {}
         if event.get("type") in ("app_mention", "message") and not event.get("subtype") and event.get("ts"):
             self.workspace.add_message(
-                event["channel"], event.get("text", ""), user=event["user"], ts=event["ts"],
+                event["channel"],
+                event.get("text", ""),
+                user=event["user"],
+                ts=event["ts"],
                 thread_ts=event.get("thread_ts"),
-            )  # fmt: skip
+            )
 
     # -- response_url ----------------------------------------------------------------------
 
@@ -135,7 +141,9 @@ class FakeSlack:
     def responses(self) -> list[ResponsePost]:
         return self._responses.all()
 
-    def wait_for_response(self, n: int = 1, timeout: float = 10, *, url: str | None = None) -> list[ResponsePost]:
+    def wait_for_response(
+        self, n: int = 1, timeout: float = 10, *, url: str | None = None
+    ) -> list[ResponsePost]:
         return self._responses.wait(
             lambda r: url is None or r.url == url, n=n, timeout=timeout, what=f"response_url POST {url or ''}"
         )
@@ -155,9 +163,12 @@ class FakeSlack:
         if envelope_type == "events_api":
             self.add_event_message(payload)
         return self.socket_mode.push(
-            payload, envelope_type=envelope_type, retry_attempt=retry_attempt,
-            retry_reason=retry_reason or ("timeout" if retry_attempt else ""), timeout=timeout,
-        )  # fmt: skip
+            payload,
+            envelope_type=envelope_type,
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason or ("timeout" if retry_attempt else ""),
+            timeout=timeout,
+        )
 
     def wait_for_ack(self, envelope_id: str, timeout: float = 10) -> dict[str, Any]:
         return self.socket_mode.wait_for_ack(envelope_id, timeout=timeout)
@@ -188,7 +199,9 @@ class FakeSlack:
         content_type = headers.get("content-type", "").split(";")[0].strip()
         body = _parse_body(raw, content_type)
         if url.path.startswith("/response/"):
-            self._responses.add(ResponsePost(url=f"http://127.0.0.1:{self.port}{url.path}", body=body, headers=headers))
+            self._responses.add(
+                ResponsePost(url=f"http://127.0.0.1:{self.port}{url.path}", body=body, headers=headers)
+            )
             _reply(request, 200, {"ok": True})
             return
         if not url.path.startswith("/api/"):
@@ -208,9 +221,15 @@ class FakeSlack:
                 extra["Retry-After"] = str(fault.retry_after)
         self._calls.add(
             Call(
-                method=method, args=args, headers=headers, content_type=content_type,
-                http_method=request.command, token=token, status=status, response=answer,
-            )  # fmt: skip
+                method=method,
+                args=args,
+                headers=headers,
+                content_type=content_type,
+                http_method=request.command,
+                token=token,
+                status=status,
+                response=answer,
+            )
         )
         _reply(request, status, answer, extra)
 
@@ -230,7 +249,9 @@ def _parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
     return {"_raw": raw.decode(errors="replace")}
 
 
-def _reply(request: BaseHTTPRequestHandler, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+def _reply(
+    request: BaseHTTPRequestHandler, status: int, body: dict[str, Any], extra: dict[str, str] | None = None
+) -> None:
     data = json.dumps(body).encode()
     request.send_response(status)
     request.send_header("Content-Type", "application/json; charset=utf-8")

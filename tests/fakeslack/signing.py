@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 
 
 def signature(secret: str, body: bytes | str, timestamp: int) -> str:
@@ -16,12 +17,13 @@ def signature(secret: str, body: bytes | str, timestamp: int) -> str:
 
 def sign(
     secret: str, body: bytes | str, timestamp: int | None = None, *, content_type: str | None = None
-) -> dict[str, str]:
+) -> dict[str, str | Sequence[str]]:
     """Headers Slack sends with a request: signature, timestamp and content type.
 
     `timestamp` defaults to now; pass an old one to test replay rejection. The
     content type is guessed the way Slack sends it: JSON for Events API bodies,
-    form-encoded for slash commands and interactivity.
+    form-encoded for slash commands and interactivity. The value type matches
+    `BoltRequest(headers=...)`.
     """
     ts = int(time.time()) if timestamp is None else timestamp
     raw = body.encode() if isinstance(body, str) else body

@@ -33,6 +33,8 @@ class SocketModeServer:
         self._started = threading.Event()
         self._stopping: asyncio.Event | None = None
         self._connections: list[ServerConnection] = []
+        self._retiring: list[ServerConnection] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._connected = threading.Condition()
         self._tickets = itertools.count(1)
         self.port = 0
@@ -70,9 +72,14 @@ class SocketModeServer:
     async def _session(self, connection: ServerConnection) -> None:
         self.paths.append(connection.request.path if connection.request else "")
         with self._connected:
+            retiring, self._retiring = self._retiring, []
             self._connections.append(connection)
             self.connection_count += 1
             self._connected.notify_all()
+        for old in retiring:  # Slack closes a refreshed connection once the client has a new one
+            task = asyncio.create_task(old.close(1001, "refreshed"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
             await connection.send(json.dumps(_hello()))
             async for raw in connection:
@@ -126,8 +133,9 @@ class SocketModeServer:
         return envelope_id
 
     def disconnect(self, *, reason: str = "refresh_requested", timeout: float = 10) -> None:
-        """Ask the client to reconnect, as Slack does every few hours."""
-        self._send({"type": "disconnect", "reason": reason, "debug_info": {"host": "fakeslack"}}, timeout=timeout)
+        """Ask the client to reconnect, as Slack does every few hours; the old socket closes once it has."""
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "fakeslack"}}
+        self._send(message, timeout=timeout, retire=True)
 
     def wait_for_ack(self, envelope_id: str, *, timeout: float = 10) -> dict[str, Any]:
         found = self.acks.wait(
@@ -135,10 +143,12 @@ class SocketModeServer:
         )
         return found[0]
 
-    def _send(self, message: dict[str, Any], *, timeout: float) -> None:
+    def _send(self, message: dict[str, Any], *, timeout: float, retire: bool = False) -> None:
         self.wait_for_connection(timeout=timeout)
         with self._connected:
             connection = self._connections[-1]
+            if retire:  # before sending: the client may reconnect before send() returns
+                self._retiring.append(connection)
         future = asyncio.run_coroutine_threadsafe(connection.send(json.dumps(message)), self._loop)
         future.result(timeout)
 

@@ -100,7 +100,9 @@ def _check_block(block: Any) -> list[str]:
         rendered = model.to_dict()
     except Exception as error:  # slack_sdk raises TypeError, SlackObjectFormationError, AttributeError...
         return [f" ({kind}): {type(error).__name__}: {error}"]
-    problems = [f".{path}: field slack_sdk's {kind} model does not know" for path in _dropped(block, rendered)]
+    problems = [
+        f".{path}: field slack_sdk's {kind} model does not know" for path in _dropped(block, rendered)
+    ]
     return problems + list(_misplaced(block))
 
 

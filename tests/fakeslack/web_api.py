@@ -138,6 +138,8 @@ class Workspace:
         return next((m for m in self._channels.get(channel, []) if m["ts"] == ts), None)
 
     def _bot_message(self, channel: str, args: Body, text: str) -> Message:
+        if args.get("thread_ts"):  # a reply comes after its parent, even one the fake never stored
+            self._latest = max(self._latest, ts_key(str(args["thread_ts"])))
         message: Message = {
             "type": "message",
             "user": BOT_USER_ID,
@@ -190,7 +192,13 @@ class Workspace:
         if "blocks" in args:
             message["blocks"] = json_arg(args["blocks"])
         message["edited"] = {"user": BOT_USER_ID, "ts": self.next_ts()}
-        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": copy.deepcopy(message)}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": message["text"],
+            "message": copy.deepcopy(message),
+        }
 
     def _post_ephemeral(self, args: Body) -> Body:
         if not args.get("user"):
@@ -253,7 +261,11 @@ class Workspace:
         }
 
     def _history(self, args: Body) -> Body:
-        top = [m for m in self._channels.get(args.get("channel", ""), []) if m.get("thread_ts", m["ts"]) == m["ts"]]
+        top = [
+            m
+            for m in self._channels.get(args.get("channel", ""), [])
+            if m.get("thread_ts", m["ts"]) == m["ts"]
+        ]
         limit = int(args.get("limit") or 100)
         newest_first = list(reversed(top))
         return {

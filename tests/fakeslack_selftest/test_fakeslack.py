@@ -8,15 +8,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from slack_bolt import Ack, App, BoltRequest, Respond, Say
+from slack_bolt import Ack, App, Assistant, BoltRequest, Respond, Say, SetStatus, SetSuggestedPrompts
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.context.say_stream import SayStream
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from tests.fakeslack import FakeSlack, check_blocks, payloads, sign
-from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, USER_ID
+from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID, USER_ID
 
 SECRET = "fake-signing-secret"
 FEEDBACK_BLOCK = {
@@ -49,7 +50,9 @@ def test_post_message_is_recorded_answered_and_readable_in_the_thread(fake: Fake
     question_ts = fake.add_message(CHANNEL_ID, "Hoeveel vakantiedagen?", user=USER_ID)
     web = client(fake)
 
-    posted = web.chat_postMessage(channel=CHANNEL_ID, thread_ts=question_ts, text="25 [1]", blocks=[FEEDBACK_BLOCK])
+    posted = web.chat_postMessage(
+        channel=CHANNEL_ID, thread_ts=question_ts, text="25 [1]", blocks=[FEEDBACK_BLOCK]
+    )
 
     [call] = fake.wait_for_call("chat.postMessage")
     assert call.args["thread_ts"] == question_ts and call.token == "xoxb-test"
@@ -144,7 +147,9 @@ def test_validation_catches_unknown_args_missing_args_and_bad_blocks(fake: FakeS
     web.chat_postMessage(channel=CHANNEL_ID, text="x", colour="red")
     web.api_call("reactions.add", params={"channel": CHANNEL_ID, "name": "eyes"})
     web.chat_postMessage(channel=CHANNEL_ID, blocks=[{"type": "section"}, {"type": "sectionz"}])
-    web.chat_postMessage(channel=CHANNEL_ID, text="x", blocks=[{"type": "actions", "elements": FEEDBACK_BLOCK["elements"]}])
+    web.chat_postMessage(
+        channel=CHANNEL_ID, text="x", blocks=[{"type": "actions", "elements": FEEDBACK_BLOCK["elements"]}]
+    )
 
     problems = "\n".join(fake.check_all_calls())
 
@@ -192,7 +197,7 @@ def test_bolt_socket_mode_app_receives_an_app_mention_acks_and_reconnects(fake: 
         say(text=f"echo: {event['text']}", thread_ts=event["ts"])
 
     handler = SocketModeHandler(app, app_token="xapp-test")
-    handler.connect()
+    handler.connect()  # type: ignore[no-untyped-call]
     try:
         mention = payloads.event_callback(payloads.app_mention("Waar staat het verlofbeleid?"))
         envelope_id = fake.push_event(mention)
@@ -210,7 +215,7 @@ def test_bolt_socket_mode_app_receives_an_app_mention_acks_and_reconnects(fake: 
         fake.wait_for_ack(again)
         fake.wait_for_call("chat.postMessage", n=2)
     finally:
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]
     # bolt maps Socket Mode's retry_attempt to the HTTP header, first delivery included ("0").
     assert retry_headers == ["0", "1"]
     assert len(fake.calls("apps.connections.open")) >= 2
@@ -263,10 +268,49 @@ def test_bolt_http_slash_command_and_feedback_click_payloads_reach_listeners(fak
     assert app.dispatch(BoltRequest(body=form, headers=sign(SECRET, form))).status == 200
     assert fake.wait_for_response(url=url)[0].body["text"] == "Zoeken naar: verlof"
 
-    message = client(fake).chat_postMessage(channel=CHANNEL_ID, text="25 [1]", blocks=[FEEDBACK_BLOCK])["message"]
+    message = client(fake).chat_postMessage(channel=CHANNEL_ID, text="25 [1]", blocks=[FEEDBACK_BLOCK])[
+        "message"
+    ]
     click = payloads.block_actions(
         [payloads.feedback_buttons_action("negative")], message=message, response_url=fake.new_response_url()
     )
     click_body = payloads.interactive_body(click)
     assert app.dispatch(BoltRequest(body=click_body, headers=sign(SECRET, click_body))).status == 200
     assert clicks == [("feedback_buttons", "negative")]
+
+
+def test_bolt_assistant_thread_streams_an_answer_with_status_and_prompts(fake: FakeSlack) -> None:
+    app = App(client=client(fake), signing_secret=SECRET)
+    assistant = Assistant()
+
+    @assistant.thread_started
+    def started(say: Say, set_suggested_prompts: SetSuggestedPrompts) -> None:
+        say("Hoi! Wat wil je weten?")
+        set_suggested_prompts(prompts=[{"title": "Verlof", "message": "Hoeveel vakantiedagen heb ik?"}])
+
+    @assistant.user_message
+    def answer(set_status: SetStatus, say_stream: SayStream) -> None:
+        set_status("zoekt in de documenten…")
+        stream = say_stream()
+        stream.append(markdown_text="25 dagen ")
+        stream.append(markdown_text="[1]")
+        stream.stop(blocks=[FEEDBACK_BLOCK])
+
+    app.use(assistant)
+    started_event = payloads.assistant_thread_started()
+    thread_ts = started_event["assistant_thread"]["thread_ts"]
+    question = payloads.message_im("Hoeveel vakantiedagen?", thread_ts=thread_ts)
+    for event, last_call in (
+        (started_event, "assistant.threads.setSuggestedPrompts"),
+        (question, "chat.stopStream"),
+    ):
+        body = json.dumps(payloads.event_callback(event))
+        assert app.dispatch(BoltRequest(body=body, headers=sign(SECRET, body))).status == 200
+        fake.wait_for_call(last_call)
+
+    assert [m["text"] for m in fake.messages(DM_CHANNEL_ID, thread_ts)] == [
+        "Hoi! Wat wil je weten?",
+        "25 dagen [1]",
+    ]
+    assert fake.calls("assistant.threads.setStatus")[0].args["status"] == "zoekt in de documenten…"
+    fake.assert_all_calls_valid()
