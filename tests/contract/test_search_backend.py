@@ -229,11 +229,7 @@ def test_get_chunks_in_requested_order_with_all_fields(backend: SearchBackend) -
     assert backend.get_chunks([]) == []
 
 
-def test_dutch_and_english_stemming(backend: SearchBackend, request: pytest.FixtureRequest) -> None:
-    if backend.name == "sqlite":
-        # snowballstemmer 3.x's `dutch` (Kraaij-Pohlmann) stems "vakantiedagen" to "vakantiedaag" but
-        # "vakantiedag" to itself; `dutch_porter` gives "vakantiedag" for both. Fix in retrieval/analysis.py.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="analysis.py uses Kraaij-Pohlmann dutch"))
+def test_dutch_and_english_stemming(backend: SearchBackend) -> None:
     nl = ingest(backend, "verlof", ["Je hebt recht op vijfentwintig vakantiedagen per jaar."], seed=40)
     en = ingest(backend, "leave", ["Employees get several sick days each year."], seed=41, language="en")
     assert ids(backend.search_bm25("vakantiedag", k=5)) == [nl[0].chunk_id]
