@@ -179,11 +179,20 @@ def _stemmer(language: str) -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer("dutch" if language == "nl" else "english")
 
 
+_DOUBLE_VOWEL = re.compile(r"([aeou])\1")
+
+
+def stem(token: str, language: str) -> str:
+    """Snowball stem; Dutch stems also lose doubled vowels, because Snowball maps "dagen" to "daag"
+    but "dag" to "dag", and the two must meet."""
+    out = _stemmer(language).stemWord(token)
+    return _DOUBLE_VOWEL.sub(r"\1", out) if language == "nl" else out
+
+
 def analyze(text: str, language: str) -> list[str]:
     """Index tokens: folded, stop words dropped, stemmed in the text's language."""
-    stemmer = _stemmer(language)
     stop = STOPWORDS.get(language, frozenset())
-    return [stemmer.stemWord(t) for t in words(text) if t not in stop]
+    return [stem(t, language) for t in words(text) if t not in stop]
 
 
 def analyze_query(text: str) -> list[str]:
@@ -197,7 +206,7 @@ def analyze_query(text: str) -> list[str]:
         if token in stop:
             continue
         for language in ("en", "nl"):
-            stem = _stemmer(language).stemWord(token)
-            if stem not in out:
-                out.append(stem)
+            stemmed = stem(token, language)
+            if stemmed not in out:
+                out.append(stemmed)
     return out

@@ -1,0 +1,33 @@
+from retrieval.analysis import analyze, analyze_query, detect_language
+from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.types import Chunk, ScoredChunk
+
+
+def _c(cid: str) -> Chunk:
+    return Chunk(chunk_id=cid, doc_id=cid, title=cid, heading_path=(), text=cid, source=cid)
+
+
+def test_rrf_rewards_agreement_and_keeps_input_ranks() -> None:
+    bm25 = [ScoredChunk(_c("a"), 9.0), ScoredChunk(_c("b"), 5.0), ScoredChunk(_c("c"), 1.0)]
+    dense = [ScoredChunk(_c("b"), 0.9), ScoredChunk(_c("c"), 0.8), ScoredChunk(_c("d"), 0.7)]
+    hits = reciprocal_rank_fusion({"bm25": bm25, "dense": dense}, k=4, rank_constant=60)
+    assert hits[0].chunk.chunk_id == "b"
+    assert hits[0].ranks == {"bm25": 2, "dense": 1}
+    assert [h.rank for h in hits] == [1, 2, 3, 4]
+
+
+def test_rrf_weights_let_the_stronger_run_lead() -> None:
+    bm25 = [ScoredChunk(_c("a"), 9.0), ScoredChunk(_c("b"), 5.0)]
+    dense = [ScoredChunk(_c("b"), 0.9), ScoredChunk(_c("a"), 0.8)]
+    hits = reciprocal_rank_fusion({"bm25": bm25, "dense": dense}, k=2, weights={"bm25": 1.0, "dense": 2.0})
+    assert hits[0].chunk.chunk_id == "b"
+
+
+def test_language_detection_dutch_and_english() -> None:
+    assert detect_language("Hoeveel vakantiedagen krijg ik per jaar?") == "nl"
+    assert detect_language("How many vacation days do I get per year?") == "en"
+
+
+def test_stemming_matches_plural_and_singular() -> None:
+    assert set(analyze("vakantiedagen", "nl")) & set(analyze_query("vakantiedag"))
+    assert set(analyze("claims", "en")) & set(analyze_query("claim"))
