@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedback.errors import StoreUnavailableError
-from feedback.models import Interaction, ProcessedEvent, RetrievedChunk
+from feedback.models import Interaction, ProcessedEvent, RetrievedChunk, new_id
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class InteractionRecord:
     thread_ts: str | None = None
     message_ts: str | None = None
     error: str | None = None
+    # Chosen by the caller when the id must be known before the row exists (the spool replays it later).
+    interaction_id: str | None = None
 
 
 def make_engine(url: str) -> Engine:
@@ -93,6 +95,7 @@ class FeedbackStore:
 
 def record_interaction(session: Session, record: InteractionRecord) -> Interaction:
     interaction = Interaction(
+        id=record.interaction_id or new_id(),
         surface=record.surface,
         question=record.question,
         asker=record.asker,
