@@ -18,11 +18,9 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY bot ./bot
-COPY retrieval ./retrieval
-COPY serving ./serving
-COPY feedback ./feedback
+# .dockerignore is an allow-list (pyproject.toml, README.md and the Python packages), so this copies
+# exactly what `pip install .` needs.
+COPY . .
 # A real (non-editable) install: the venv must not point back into /src.
 RUN --mount=type=cache,target=/root/.cache/pip pip install --upgrade pip \
     && pip install . \

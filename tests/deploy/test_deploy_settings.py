@@ -1,0 +1,148 @@
+"""The environment the deployment files give Bron is read by Bron's real settings object: every
+`BRON_*` name is a field (a typo would be ignored silently, since settings ignore unknown variables),
+and the values parse into the production configuration."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from bot.settings import Settings, load_settings
+from tests.deploy.manifests import (
+    ENV_EXAMPLE,
+    K8S,
+    interpolate_tree,
+    load_compose,
+    load_documents,
+    manifest_files,
+    parse_env_file,
+    pod_labels,
+    pod_spec,
+)
+
+SLACK_NAMES = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"}
+
+
+def _is_setting(name: str) -> bool:
+    """Whether BRON_A__B__C names a field path a.b.c of Settings (nested models only)."""
+    model: type[BaseModel] = Settings
+    parts = name.removeprefix("BRON_").lower().split("__")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        last = i == len(parts) - 1
+        if last:
+            return True
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return False
+        model = annotation
+    return False
+
+
+def _compose_environment() -> dict[str, str]:
+    compose = interpolate_tree(load_compose(), parse_env_file(ENV_EXAMPLE))
+    env: dict[str, str] = compose["services"]["bron"]["environment"]
+    return env
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion from variables defined earlier in the container."""
+    return re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], value)
+
+
+def _k8s_environment() -> Iterator[tuple[str, dict[str, str]]]:
+    """Per Bron workload: ConfigMap values plus env, with secrets replaced by stand-ins and $(VAR) expanded."""
+    configmaps = {
+        doc["metadata"]["name"]: doc["data"]
+        for path in manifest_files()
+        for doc in load_documents(path)
+        if doc["kind"] == "ConfigMap"
+    }
+    for path in manifest_files():
+        for doc in load_documents(path):
+            spec = pod_spec(doc)
+            if spec is None or pod_labels(doc).get("app.kubernetes.io/name") != "bron":
+                continue
+            for container in spec["containers"]:
+                env: dict[str, str] = {}
+                for source in container.get("envFrom", []):
+                    env.update(configmaps[source["configMapRef"]["name"]])
+                for var in container.get("env", []):
+                    value = var.get("value", f"secret-{var['name'].lower()}")
+                    env[var["name"]] = _expand(value, env)
+                yield f"{path.relative_to(K8S)}:{container['name']}", env
+
+
+def _k8s_cases() -> list[Any]:
+    return [pytest.param(env, id=name) for name, env in _k8s_environment()]
+
+
+def test_setting_lookup_tells_fields_from_typos() -> None:
+    assert _is_setting("BRON_RETRIEVAL__ELASTICSEARCH__CA_CERTS")
+    assert not _is_setting("BRON_RETRIEVAL__ELASTICSEARCH__CA_CERT")
+    assert not _is_setting("BRON_SERVING__MODEL__NAME")
+
+
+def test_compose_gives_only_real_settings() -> None:
+    unknown = [n for n in _compose_environment() if n.startswith("BRON_") and not _is_setting(n)]
+    assert not unknown
+    assert (
+        set(_compose_environment()) - {n for n in _compose_environment() if n.startswith("BRON_")}
+        <= SLACK_NAMES
+    )
+
+
+@pytest.mark.parametrize("env", _k8s_cases())
+def test_kubernetes_gives_only_real_settings(env: dict[str, str]) -> None:
+    unknown = [n for n in env if n.startswith("BRON_") and not _is_setting(n)]
+    assert not unknown
+
+
+def _load(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
+    for name in [n for n in os.environ if n.startswith(("BRON_", "SLACK_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(K8S)  # no bron.toml here
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return load_settings()
+
+
+def _check_production(settings: Settings) -> None:
+    assert settings.retrieval.backend == "elasticsearch"
+    assert settings.serving.llm_base_url is not None and settings.serving.llm_base_url.endswith("/v1")
+    assert settings.serving.adapter == "bron-handbook"
+    url = make_url(settings.store_url)
+    assert (url.drivername, url.database) == ("postgresql+psycopg", "bron")
+    # The driver Bron depends on (psycopg 3) is the one the URL names; no connection is made.
+    create_engine(settings.store_url).dispose()
+
+
+def test_compose_environment_loads_as_production_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _load(monkeypatch, _compose_environment())
+    _check_production(settings)
+    assert settings.retrieval.elasticsearch.url == "http://elasticsearch:9200"
+    assert settings.slack.bot_token == "xoxb-change-me"
+    assert str(settings.data_dir) == "/var/lib/bron"
+    # The bot mounts the documents at /docs; without a corpus `bron run` would load the sample handbook.
+    assert [str(p) for p in settings.corpus] == ["/docs"]
+
+
+@pytest.mark.parametrize("env", _k8s_cases())
+def test_kubernetes_environment_loads_as_production_settings(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    settings = _load(monkeypatch, env)
+    assert settings.retrieval.backend == "elasticsearch"
+    assert settings.retrieval.elasticsearch.ca_certs == "/etc/bron/es-ca/ca.crt"
+    if "BRON_STORE__URL" in env:
+        _check_production(settings)
+        assert make_url(settings.store_url).host == "bron-pg-rw"
