@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedback.errors import StoreUnavailableError
+from feedback.errors import StoreError, StoreUnavailableError
 from feedback.models import Interaction, ProcessedEvent, RetrievedChunk, new_id
 
 
@@ -152,3 +152,13 @@ def claim_event(store: FeedbackStore, event_id: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def attach_message(session: Session, interaction_id: str, *, channel: str, message_ts: str) -> None:
+    """Link an answer to the chat message that shows it, so reactions and links find it later."""
+    interaction = session.get(Interaction, interaction_id)
+    if interaction is None:
+        raise StoreError(f"no answer with id {interaction_id}")
+    interaction.channel = channel
+    interaction.message_ts = message_ts
+    session.flush()

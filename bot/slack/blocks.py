@@ -1,0 +1,164 @@
+"""Block Kit for answers, sources and flags; pure functions from `Answer` (or stored rows) to dicts.
+
+An answer message is: the text with its [n] markers (sentences the grounding check could not
+support marked with ⚠️), the numbered sources as links, a groundedness line, the feedback buttons
+and a Sources button. The buttons carry the interaction id, so a click finds its answer even on an
+ephemeral message that has no channel/ts Bron could look up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot.asking import grounding_dict
+from bot.slack.texts import score, text
+from feedback.models import Flag, RetrievedChunk
+from retrieval.types import Hit
+from serving.answer import Answer
+
+Block = dict[str, Any]
+
+FEEDBACK_ACTION = "bron_feedback"
+SOURCES_ACTION = "bron_sources"
+FEEDBACK_DETAILS_ACTION = "bron_feedback_details"
+SECTION_LIMIT = 3000
+WARNING = "⚠️"
+
+
+def escape(value: str) -> str:
+    """Slack mrkdwn needs only &, < and > escaped."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def source_line(number: int, *, title: str, heading: str, location: str) -> str:
+    """`[1] <url|Title › Heading>` for a web page, `[1] Title › Heading — `path`` for a file."""
+    label = escape(f"{title} › {heading}" if heading else title).replace("|", "¦")
+    if location.startswith(("http://", "https://")):
+        return f"[{number}] <{location}|{label}>"
+    return f"[{number}] {label} — `{escape(location)}`"
+
+
+def marked_text(answer: Answer) -> str:
+    """The answer as mrkdwn, each sentence the grounding check did not support prefixed with ⚠️."""
+    body = escape(answer.text)
+    for sentence in grounding_dict(answer).get("unsupported", []):
+        escaped = escape(sentence)
+        if escaped and escaped in body and f"{WARNING} {escaped}" not in body:
+            body = body.replace(escaped, f"{WARNING} {escaped}", 1)
+    return body
+
+
+def text_sections(body: str) -> list[Block]:
+    """Sections of at most 3000 characters (Slack's limit), split at paragraph or line ends."""
+    blocks: list[Block] = []
+    while body:
+        if len(body) <= SECTION_LIMIT:
+            piece, body = body, ""
+        else:
+            cut = max(body.rfind("\n", 0, SECTION_LIMIT), body.rfind(" ", 0, SECTION_LIMIT))
+            cut = cut if cut > 0 else SECTION_LIMIT
+            piece, body = body[:cut], body[cut:].lstrip()
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": piece}})
+    return blocks
+
+
+def feedback_actions(interaction_id: str) -> Block:
+    return {
+        "type": "context_actions",
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK_ACTION,
+                "positive_button": {
+                    "text": {"type": "plain_text", "text": "👍"},
+                    "value": f"up:{interaction_id}",
+                    "accessibility_label": "Good answer",
+                },
+                "negative_button": {
+                    "text": {"type": "plain_text", "text": "👎"},
+                    "value": f"down:{interaction_id}",
+                    "accessibility_label": "Bad answer",
+                },
+            }
+        ],
+    }
+
+
+def answer_footer(answer: Answer, *, interaction_id: str | None) -> list[Block]:
+    """Sources, groundedness and buttons: what follows the answer text (a streamed answer's final blocks)."""
+    lang = answer.language
+    lines = [
+        source_line(c.number, title=c.chunk.title, heading=c.chunk.heading, location=c.chunk.location)
+        for c in answer.citations
+    ]
+    blocks: list[Block] = []
+    if lines:
+        label = text(lang, "closest" if answer.abstained else "sources")
+        blocks += text_sections(f"*{label}*\n" + "\n".join(lines))
+    if answer.groundedness is not None:
+        context = [text(lang, "grounded", score=score(lang, answer.groundedness))]
+        if grounding_dict(answer).get("unsupported"):
+            context.append(text(lang, "unsupported"))
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    if interaction_id is not None:
+        blocks.append(feedback_actions(interaction_id))
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": SOURCES_ACTION,
+                        "text": {"type": "plain_text", "text": text(lang, "sources_button")},
+                        "value": interaction_id,
+                    }
+                ],
+            }
+        )
+    return blocks
+
+
+def answer_blocks(answer: Answer, *, interaction_id: str | None) -> list[Block]:
+    """The whole answer message, for posting or updating (the non-streamed path)."""
+    return text_sections(marked_text(answer)) + answer_footer(answer, interaction_id=interaction_id)
+
+
+def chunk_blocks(title_line: str, chunks: Sequence[RetrievedChunk]) -> list[Block]:
+    """The chunks an earlier answer used (`/bron-sources <link>` and the Sources button), with snippets."""
+    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(title_line)}*"}}]
+    for number, chunk in enumerate(chunks, start=1):
+        line = source_line(
+            chunk.citation or number, title=chunk.title, heading=chunk.heading, location=chunk.location
+        )
+        blocks += text_sections(f"{line}\n>{escape(_snippet(chunk.snippet))}")
+    return blocks[:50]
+
+
+def hit_blocks(title_line: str, hits: Iterable[Hit]) -> list[Block]:
+    """A plain source search: no generation, just the chunks and where they are."""
+    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(title_line)}*"}}]
+    for hit in hits:
+        c = hit.chunk
+        line = source_line(hit.rank, title=c.title, heading=c.heading, location=c.location)
+        blocks += text_sections(f"{line}\n>{escape(_snippet(c.text))}")
+    return blocks[:50]
+
+
+def flag_blocks(title_line: str, flags: Sequence[Flag]) -> list[Block]:
+    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(title_line)}*"}}]
+    for flag in flags:
+        i = flag.interaction
+        when = flag.created_at.strftime("%Y-%m-%d %H:%M")
+        where = f" in <#{i.channel}>" if i.channel and i.channel.startswith(("C", "G")) else ""
+        grounded = f", grounded {i.groundedness:.2f}" if i.groundedness is not None else ""
+        blocks += text_sections(
+            f"*#{flag.id}* {when}{where}: {escape(', '.join(flag.reasons))}{grounded}\n"
+            f"*Q:* {escape(_snippet(i.question, 200))}\n*A:* {escape(_snippet(i.answer, 300))}"
+        )
+    return blocks[:50]
+
+
+def _snippet(value: str, limit: int = 280) -> str:
+    flat = " ".join(value.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -1,0 +1,209 @@
+"""Thumbs up and down: the feedback buttons, reactions on answers, and the "what was wrong?" modal.
+
+A thumbs-down is recorded (and the answer flagged) the moment it is given; the modal only adds
+details to that record, so closing the modal loses nothing. Reactions carry no `trigger_id`, so a
+thumbs-down reaction gets an ephemeral message whose button opens the modal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
+
+from bot.runtime import Runtime
+from bot.slack.blocks import FEEDBACK_ACTION, FEEDBACK_DETAILS_ACTION, SOURCES_ACTION, chunk_blocks
+from bot.slack.lookups import add_feedback_details
+from bot.slack.metrics import BACKEND_ERRORS, FLAGS
+from bot.slack.texts import text
+from feedback.errors import StoreError
+from feedback.feedback import REASONS, record_feedback
+from feedback.models import Feedback
+from feedback.store import find_by_message, get_interaction
+
+log = logging.getLogger(__name__)
+
+MODAL_CALLBACK = "bron_feedback_modal"
+
+
+def record_vote(
+    runtime: Runtime, interaction_id: str, *, vote: str, user: str, source: str
+) -> tuple[str, str] | None:
+    """Store the vote; returns (feedback id, answer language), or None when it could not be stored."""
+    try:
+        with runtime.store.session() as session:
+            feedback = record_feedback(
+                session,
+                interaction_id,
+                vote=vote,
+                user=user,
+                rules=runtime.settings.store.flags,
+                source=source,
+            )
+            language = feedback.interaction.language
+            feedback_id = feedback.id
+    except StoreError as exc:
+        BACKEND_ERRORS.labels(backend="store").inc()
+        log.error("%s vote on %s not recorded: %s", vote, interaction_id, exc)
+        return None
+    if vote == "down" and runtime.settings.store.flags.on_thumbs_down:
+        FLAGS.inc()
+    return feedback_id, language
+
+
+def feedback_modal(feedback_id: str, language: str) -> dict[str, Any]:
+    options = [
+        {"text": {"type": "plain_text", "text": text(language, f"reason.{r}")}, "value": r} for r in REASONS
+    ]
+
+    def free_text(block_id: str, label: str) -> dict[str, Any]:
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "optional": True,
+            "label": {"type": "plain_text", "text": label},
+            "element": {"type": "plain_text_input", "action_id": block_id, "multiline": True},
+        }
+
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK,
+        "private_metadata": json.dumps({"feedback_id": feedback_id}),
+        "title": {"type": "plain_text", "text": text(language, "modal_title")},
+        "submit": {"type": "plain_text", "text": text(language, "modal_submit")},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": text(language, "modal_reason")},
+                "element": {"type": "radio_buttons", "action_id": "reason", "options": options},
+            },
+            free_text("comment", text(language, "modal_comment")),
+            free_text("correct_answer", text(language, "modal_correct")),
+        ],
+    }
+
+
+def feedback_from_reaction(
+    runtime: Runtime, client: WebClient, *, vote: str, user: str, channel: str, message_ts: str
+) -> None:
+    """A 👍/👎 reaction on a Bron answer; reactions on any other message are ignored."""
+    try:
+        with runtime.store.session() as session:
+            interaction = find_by_message(session, channel, message_ts)
+            if interaction is None:
+                return
+            interaction_id, thread_ts = interaction.id, interaction.thread_ts
+    except StoreError as exc:
+        BACKEND_ERRORS.labels(backend="store").inc()
+        log.error("reaction on %s in %s not looked up: %s", message_ts, channel, exc)
+        return
+    recorded = record_vote(runtime, interaction_id, vote=vote, user=user, source="reaction")
+    if recorded is None or vote != "down":
+        return
+    feedback_id, language = recorded
+    prompt = text(language, "flagged")
+    try:
+        client.chat_postEphemeral(
+            channel=channel,
+            user=user,
+            thread_ts=thread_ts,
+            text=prompt,
+            blocks=[
+                {"type": "section", "text": {"type": "mrkdwn", "text": prompt}},
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": FEEDBACK_DETAILS_ACTION,
+                            "text": {"type": "plain_text", "text": text(language, "tell_more")},
+                            "value": feedback_id,
+                        }
+                    ],
+                },
+            ],
+        )
+    except SlackClientError as exc:
+        log.warning("feedback prompt for %s not posted: %s", user, exc)
+
+
+def register_feedback(app: App, runtime: Runtime) -> None:
+    def on_feedback_button(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        action = body["actions"][0]
+        vote, _, interaction_id = str(action.get("value", "")).partition(":")
+        if vote not in ("up", "down") or not interaction_id:
+            log.warning("feedback click with unexpected value %r", action.get("value"))
+            return
+        recorded = record_vote(runtime, interaction_id, vote=vote, user=body["user"]["id"], source="button")
+        if recorded is None:
+            return
+        feedback_id, language = recorded
+        try:
+            if vote == "down":
+                client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(feedback_id, language))
+            else:
+                respond(text=text(language, "thanks"), response_type="ephemeral", replace_original=False)
+        except SlackClientError as exc:
+            log.warning("feedback follow-up for %s failed: %s", interaction_id, exc)
+
+    def on_details_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        feedback_id = str(body["actions"][0].get("value", ""))
+        language = _feedback_language(runtime, feedback_id)
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(feedback_id, language))
+        except SlackClientError as exc:
+            log.warning("feedback modal for %s not opened: %s", feedback_id, exc)
+
+    def on_sources_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        interaction_id = str(body["actions"][0].get("value", ""))
+        try:
+            with runtime.store.session() as session:
+                interaction = get_interaction(session, interaction_id)
+                if interaction is None:
+                    return
+                used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)
+                title = text(interaction.language, "used_sources")
+                blocks = chunk_blocks(title, sorted(used, key=lambda c: (c.citation or 99, c.rank)))
+        except StoreError as exc:
+            BACKEND_ERRORS.labels(backend="store").inc()
+            log.error("sources of %s not loaded: %s", interaction_id, exc)
+            return
+        respond(text=title, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    def on_modal_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        ack()
+        values = view.get("state", {}).get("values", {})
+        reason = ((values.get("reason") or {}).get("reason") or {}).get("selected_option") or {}
+        comment = ((values.get("comment") or {}).get("comment") or {}).get("value")
+        correct = ((values.get("correct_answer") or {}).get("correct_answer") or {}).get("value")
+        feedback_id = json.loads(view.get("private_metadata") or "{}").get("feedback_id", "")
+        try:
+            with runtime.store.session() as session:
+                add_feedback_details(
+                    session, feedback_id, user=body["user"]["id"], reason=reason.get("value"),
+                    comment=comment, correct_answer=correct,
+                )  # fmt: skip
+        except StoreError as exc:
+            log.error("feedback details for %s not stored: %s", feedback_id, exc)
+
+    app.action(FEEDBACK_ACTION)(on_feedback_button)
+    app.action(FEEDBACK_DETAILS_ACTION)(on_details_button)
+    app.action(SOURCES_ACTION)(on_sources_button)
+    app.view(MODAL_CALLBACK)(on_modal_submit)
+
+
+def _feedback_language(runtime: Runtime, feedback_id: str) -> str:
+    try:
+        with runtime.store.session() as session:
+            feedback = session.get(Feedback, feedback_id)
+            return feedback.interaction.language if feedback is not None else "en"
+    except StoreError:
+        return "en"

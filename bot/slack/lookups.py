@@ -1,0 +1,51 @@
+"""The few queries the Slack surface needs beyond `feedback.store`; each takes a Session."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from feedback.errors import StoreError
+from feedback.feedback import REASONS
+from feedback.models import Feedback, Flag, Interaction
+
+
+def bron_answered_in_thread(session: Session, *, channel: str, thread_ts: str) -> bool:
+    """Whether Bron answered in this thread, so a reply there is a follow-up it should answer."""
+    stmt = select(Interaction.id).where(Interaction.channel == channel, Interaction.thread_ts == thread_ts)
+    return session.scalars(stmt.limit(1)).first() is not None
+
+
+def open_flags(session: Session, *, limit: int = 10) -> list[Flag]:
+    stmt = (
+        select(Flag)
+        .where(Flag.status == "open")
+        .order_by(Flag.created_at.desc(), Flag.id.desc())
+        .limit(limit)
+        .options(selectinload(Flag.interaction))
+    )
+    return list(session.scalars(stmt))
+
+
+def add_feedback_details(
+    session: Session,
+    feedback_id: str,
+    *,
+    user: str,
+    reason: str | None,
+    comment: str | None,
+    correct_answer: str | None,
+) -> Feedback:
+    """Fill in what the modal asked; only the person who gave the feedback may do so."""
+    feedback = session.get(Feedback, feedback_id)
+    if feedback is None:
+        raise StoreError(f"no feedback with id {feedback_id}")
+    if feedback.user not in (None, user):
+        raise StoreError(f"feedback {feedback_id} belongs to another user")
+    if reason is not None and reason not in REASONS:
+        raise StoreError(f"reason must be one of {', '.join(REASONS)}")
+    feedback.reason = reason or feedback.reason
+    feedback.comment = comment or feedback.comment
+    feedback.correct_answer = correct_answer or feedback.correct_answer
+    session.flush()
+    return feedback

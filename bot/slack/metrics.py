@@ -1,0 +1,51 @@
+"""Prometheus metrics for the Slack surface, on their own registry so tests and replicas stay apart.
+
+Names are part of the deployment contract (dashboards and alerts in deploy/ use them): change them
+only together with those.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from serving.answer import Answer
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+QUESTIONS = Counter(
+    "bron_questions_total", "Questions Bron started answering.", ["surface"], registry=REGISTRY
+)
+ANSWER_SECONDS = Histogram(
+    "bron_answer_seconds",
+    "Time per answer stage.",
+    ["stage"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
+    registry=REGISTRY,
+)
+BACKEND_ERRORS = Counter(
+    "bron_backend_errors_total",
+    "Questions that failed because a backend was unreachable.",
+    ["backend"],
+    registry=REGISTRY,
+)
+FLAGS = Counter(
+    "bron_flags_total", "Answers flagged for review (automatic or thumbs-down).", registry=REGISTRY
+)
+SLACK_EVENTS = Counter(
+    "bron_slack_events_total", "Slack events received, by outcome.", ["outcome"], registry=REGISTRY
+)
+
+_STAGES = {
+    "retrieve": "retrieve_ms",
+    "generate": "generate_ms",
+    "grounding": "grounding_ms",
+    "total": "total_ms",
+}
+
+
+def observe_answer(answer: Answer) -> None:
+    """Record the stage timings the pipeline measured (stages it skipped, e.g. on abstention, are left out)."""
+    for stage, key in _STAGES.items():
+        ms = answer.timings_ms.get(key)
+        if ms is not None:
+            ANSWER_SECONDS.labels(stage=stage).observe(ms / 1000)

@@ -1,0 +1,98 @@
+"""Everything Bron says in Slack, in English and Dutch; the language follows the question."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Backend = Literal["search", "llm", "store", "other"]
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "sources": "Sources",
+        "closest": "Closest sources",
+        "grounded": "Grounded: {score}",
+        "unsupported": "⚠️ marks a sentence the cited sources do not support.",
+        "sources_button": "Sources",
+        "searching": "Searching the handbook…",
+        "unavailable.search": "Sorry, I can't reach the document search right now; please try again in a few minutes.",
+        "unavailable.llm": "Sorry, I can't reach the language model right now; please try again in a few minutes.",
+        "unavailable.store": "Sorry, I can't reach my database right now; please try again in a few minutes.",
+        "unavailable.other": "Sorry, something went wrong while answering; please try again in a few minutes.",
+        "empty": "Ask me a question about the documents, e.g. `/bron how many vacation days do I get?`",
+        "thanks": "Thanks for the feedback!",
+        "flagged": "Thanks, I've flagged that answer for review. Want to tell us what was wrong?",
+        "tell_more": "Tell us more",
+        "modal_title": "Feedback",
+        "modal_submit": "Send",
+        "modal_reason": "What was wrong?",
+        "modal_comment": "Anything else?",
+        "modal_correct": "The correct answer (if you know it)",
+        "reason.incorrect": "Incorrect",
+        "reason.outdated": "Outdated",
+        "reason.incomplete": "Incomplete",
+        "reason.not_helpful": "Not helpful",
+        "no_message": "I can't find a Bron answer at that link; searching for the text instead.",
+        "used_sources": "Sources used for that answer",
+        "search_results": "Closest sources for “{query}”",
+        "no_results": "No sources found for “{query}”.",
+        "reviewers_only": "Only reviewers can see the flags.",
+        "no_flags": "No open flags. 🎉",
+        "open_flags": "Latest open flags",
+        "greeting": "Hi! Ask me anything about the handbook; I answer with numbered sources.",
+    },
+    "nl": {
+        "sources": "Bronnen",
+        "closest": "Dichtstbijzijnde bronnen",
+        "grounded": "Onderbouwd: {score}",
+        "unsupported": "⚠️ markeert een zin die de geciteerde bronnen niet onderbouwen.",
+        "sources_button": "Bronnen",
+        "searching": "Ik zoek in het handboek…",
+        "unavailable.search": "Sorry, ik kan de documenten nu niet doorzoeken; probeer het over een paar minuten opnieuw.",
+        "unavailable.llm": "Sorry, ik kan het taalmodel nu niet bereiken; probeer het over een paar minuten opnieuw.",
+        "unavailable.store": "Sorry, ik kan mijn database nu niet bereiken; probeer het over een paar minuten opnieuw.",
+        "unavailable.other": "Sorry, er ging iets mis bij het antwoorden; probeer het over een paar minuten opnieuw.",
+        "empty": "Stel me een vraag over de documenten, bijv. `/bron hoeveel vakantiedagen heb ik?`",
+        "thanks": "Bedankt voor je feedback!",
+        "flagged": "Bedankt, ik heb dat antwoord gemarkeerd voor controle. Wil je vertellen wat er mis was?",
+        "tell_more": "Vertel meer",
+        "modal_title": "Feedback",
+        "modal_submit": "Verstuur",
+        "modal_reason": "Wat was er mis?",
+        "modal_comment": "Nog iets?",
+        "modal_correct": "Het juiste antwoord (als je het weet)",
+        "reason.incorrect": "Onjuist",
+        "reason.outdated": "Verouderd",
+        "reason.incomplete": "Onvolledig",
+        "reason.not_helpful": "Niet behulpzaam",
+        "no_message": "Ik vind geen Bron-antwoord bij die link; ik zoek op de tekst.",
+        "used_sources": "Bronnen die voor dat antwoord zijn gebruikt",
+        "search_results": "Dichtstbijzijnde bronnen voor “{query}”",
+        "no_results": "Geen bronnen gevonden voor “{query}”.",
+        "reviewers_only": "Alleen reviewers kunnen de meldingen zien.",
+        "no_flags": "Geen open meldingen. 🎉",
+        "open_flags": "Nieuwste open meldingen",
+        "greeting": "Hoi! Vraag me alles over het handboek; ik antwoord met genummerde bronnen.",
+    },
+}
+
+SUGGESTED_PROMPTS = (
+    {"title": "Vakantiedagen", "message": "Hoeveel vakantiedagen heb ik per jaar?"},
+    {"title": "Expenses", "message": "How do I claim travel expenses?"},
+    {"title": "Ziekmelding", "message": "Hoe meld ik me ziek?"},
+)
+
+
+def text(language: str, key: str, **values: str) -> str:
+    table = _TEXTS.get(language, _TEXTS["en"])
+    return table[key].format(**values) if values else table[key]
+
+
+def unavailable(language: str, backend: Backend) -> str:
+    """The polite message for a backend outage: never the exception text, which stays in the log."""
+    return text(language, f"unavailable.{backend}")
+
+
+def score(language: str, value: float) -> str:
+    """0.92 in English, 0,92 in Dutch."""
+    formatted = f"{value:.2f}"
+    return formatted.replace(".", ",") if language == "nl" else formatted
