@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 
 class FlagRules(BaseModel):
@@ -21,4 +21,7 @@ class StoreSettings(BaseModel):
     spool_path: Path | None = None
     flags: FlagRules = FlagRules()
     retention_days: int | None = None
+    # The review page (`bron review`) uses HTTP basic auth: user name one of `reviewers`, password
+    # `review_token` (BRON_STORE__REVIEW_TOKEN). Without a token the page refuses to start.
     reviewers: list[str] = []
+    review_token: SecretStr | None = None
