@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import update
 
+from feedback.feedback import record_feedback
+from feedback.flags import flag_reasons, raise_flag
 from feedback.migrate import upgrade
 from feedback.models import Flag, Interaction
-from feedback.store import ChunkRecord, FeedbackStore, InteractionRecord
+from feedback.settings import FlagRules
+from feedback.store import ChunkRecord, FeedbackStore, InteractionRecord, record_interaction
 
 VERLOF = ChunkRecord(
     rank=1, chunk_id="c-verlof-1", doc_id="hr/verlof.md", title="Verlofregeling",
@@ -86,3 +89,34 @@ def backdate(store: FeedbackStore, interaction_id: str, when: datetime) -> None:
     with store.session() as session:
         session.execute(update(Interaction).where(Interaction.id == interaction_id).values(created_at=when))
         session.execute(update(Flag).where(Flag.interaction_id == interaction_id).values(created_at=when))
+
+
+def seed_review_queue(store: FeedbackStore, *, now: datetime) -> dict[str, int]:
+    """A few days of answers: some flagged by rules, one by a thumbs-down; returns flag ids by name."""
+    rules = FlagRules()
+    flags: dict[str, int] = {}
+    plan = [
+        ("verlof", verlof_record(), 0, None),
+        ("taxi", expenses_record(), 1, "down"),
+        ("fine", expenses_record(question="Is second-class train travel reimbursed?",
+                                  answer="Yes, second class train travel is reimbursed [1].", groundedness=0.97), 2, "up"),
+        ("uncited", verlof_record(question="Wat is de thuiswerkvergoeding?",
+                                  answer="De vergoeding is 3 euro per dag.", groundedness=0.2,
+                                  grounding={"unsupported": ["De vergoeding is 3 euro per dag."]},
+                                  chunks=[ChunkRecord(**{**THUISWERK.__dict__, "rank": 1})]), 3, None),
+    ]  # fmt: skip
+    for name, record, days_ago, vote in plan:
+        with store.session() as session:
+            interaction = record_interaction(session, record)
+            flag = raise_flag(session, interaction, flag_reasons(interaction, rules))
+            iid = interaction.id
+        if vote:
+            with store.session() as session:
+                fb = record_feedback(session, iid, vote=vote, user="U555", rules=rules,
+                                     reason="incorrect" if vote == "down" else None,
+                                     comment="Taxi's pas na middernacht" if vote == "down" else None)  # fmt: skip
+                flag = next((f for f in fb.interaction.flags if f.status == "open"), flag)
+        backdate(store, iid, now - timedelta(days=days_ago, hours=1))
+        if flag is not None:
+            flags[name] = flag.id
+    return flags
