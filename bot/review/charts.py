@@ -70,25 +70,36 @@ def bar_chart(label: str, labels: Sequence[str], values: Sequence[float], *, col
     return _svg(label, body)
 
 
-def line_chart(label: str, labels: Sequence[str], series: dict[str, tuple[Sequence[float], str]]) -> Markup:
-    """Rates over time, one polyline per series, with a legend; values are fractions shown as %."""
-    all_values = [v for values, _ in series.values() for v in values]
-    y_max = max(0.05, *all_values) if all_values else 1.0
-    y_max = min(1.0, y_max * 1.15)
+def line_chart(
+    label: str, labels: Sequence[str], series: dict[str, tuple[Sequence[float | None], str]]
+) -> Markup:
+    """Rates over time, one line per series, with a legend; values are fractions shown as %.
+
+    A None value (a day without answers has no rate) breaks the line instead of drawing a false 0%.
+    """
+    all_values = [v for values, _ in series.values() for v in values if v is not None]
+    y_max = min(1.0, max([0.05, *all_values]) * 1.15)
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
-    n = max(1, len(labels))
-    slot = plot_w / n
+    slot = plot_w / max(1, len(labels))
     xs = [PAD_L + slot * (i + 0.5) for i in range(len(labels))]
     body = _axes(y_max, percent=True)
     for k, (name, (values, color)) in enumerate(series.items()):
-        pts = [(x, H - PAD_B - plot_h * min(v, y_max) / y_max) for x, v in zip(xs, values, strict=True)]
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-        body.append(f'<polyline class="series" points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for (x, y), lab, v in zip(pts, labels, values, strict=True):
+        runs: list[list[tuple[float, float]]] = [[]]
+        for x, lab, v in zip(xs, labels, values, strict=True):
+            if v is None:
+                runs.append([])
+                continue
+            y = H - PAD_B - plot_h * min(v, y_max) / y_max
+            runs[-1].append((x, y))
             body.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}">'
                 f"<title>{escape(name)} {escape(lab)}: {v * 100:.1f}%</title></circle>"
             )
+        for run in runs:
+            if len(run) > 1:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+                body.append(f'<polyline class="series" points="{path}" fill="none" stroke="{color}" '
+                            f'stroke-width="2"/>')  # fmt: skip
         lx = PAD_L + 8 + k * 150
         body.append(f'<rect x="{lx}" y="{PAD_T - 10}" width="10" height="10" fill="{color}"/>')
         body.append(f'<text x="{lx + 14}" y="{PAD_T - 1}" class="legend">{escape(name)}</text>')
@@ -147,8 +158,8 @@ def daily_charts(days: Sequence[DayStats]) -> dict[str, Markup]:
             "Thumbs-down and flag rate per day",
             labels,
             {
-                "thumbs-down rate": ([d.thumbs_down_rate for d in days], RED),
-                "flag rate": ([d.flag_rate for d in days], ORANGE),
+                "thumbs-down rate": ([d.thumbs_down_rate if d.answers else None for d in days], RED),
+                "flag rate": ([d.flag_rate if d.answers else None for d in days], ORANGE),
             },
         ),
     }

@@ -35,13 +35,16 @@ def _parse(markup: str) -> ElementTree.Element:
 
 def test_charts_are_well_formed_svg_with_one_mark_per_value() -> None:
     days = [DayStats(day=date(2026, 11, d), answers=a, thumbs_down=t, flagged=f)
-            for d, a, t, f in [(1, 10, 1, 2), (2, 0, 0, 0), (3, 4, 2, 1)]]  # fmt: skip
+            for d, a, t, f in [(1, 10, 1, 2), (2, 0, 0, 0), (3, 4, 2, 1), (4, 5, 0, 0)]]  # fmt: skip
     charts = daily_charts(days)
     bars = _parse(charts["answers"]).findall(f"{SVG}rect[@class='bar']")
-    assert [b.find(f"{SVG}title").text for b in bars] == ["01 Nov: 10", "02 Nov: 0", "03 Nov: 4"]  # type: ignore[union-attr]
+    assert [b.find(f"{SVG}title").text for b in bars] == ["01 Nov: 10", "02 Nov: 0", "03 Nov: 4", "04 Nov: 5"]  # type: ignore[union-attr]
     rates = _parse(charts["rates"])
+    # a day without answers has no rate: the line breaks there (no point, no false 0%)
     assert len(rates.findall(f"{SVG}polyline")) == 2
-    assert "thumbs-down rate 03 Nov: 50.0%" in [c.find(f"{SVG}title").text for c in rates.iter(f"{SVG}circle")]  # type: ignore[union-attr]
+    points = [c.find(f"{SVG}title").text for c in rates.iter(f"{SVG}circle")]  # type: ignore[union-attr]
+    assert len(points) == 6 and not any(p and "02 Nov" in p for p in points)
+    assert "thumbs-down rate 03 Nov: 50.0%" in points
     hist = _parse(histogram("g", [Bin(0.0, 0.5, 3), Bin(0.5, 1.0, 7)], threshold=0.5))
     assert [r.get("fill") for r in hist.findall(f"{SVG}rect[@class='bar']")] == ["#c0392b", "#1e8449"]
 
