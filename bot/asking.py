@@ -19,6 +19,7 @@ from retrieval.types import SearchFilters
 from serving.answer import Answer, answer_question
 from serving.errors import GenerationError
 from serving.llm import TokenCallback
+from serving.verification import strip_markers
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,15 @@ class AskResult:
 
 
 def grounding_dict(answer: Answer) -> dict[str, Any]:
+    """The groundedness result as stored and shown: sentences without markers, sources as displayed."""
     report = answer.grounding
     if report is None:
-        return {}
+        return {"unsupported_draft": answer.unsupported_draft} if answer.unsupported_draft else {}
     sentences = [
         {
-            "sentence": s.sentence,
-            "citations": list(s.citations),
+            "sentence": strip_markers(s.sentence),
+            "citations": [answer.source_numbers.get(n, n) for n in s.citations],
+            "best_source": answer.source_numbers.get(s.best_source) if s.best_source else None,
             "score": round(float(s.score), 4),
             "supported": bool(s.supported),
             "issues": list(s.issues),

@@ -19,13 +19,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from bot.settings import Settings, load_settings
+from evaluation.cli import eval_app
 from feedback.errors import StoreError
 from retrieval.errors import RetrievalError
 from serving.answer import EmptyQuestionError
 from serving.errors import GenerationError
 
 app = typer.Typer(help="Bron answers questions from your documents, with sources.", no_args_is_help=True)
-eval_app = typer.Typer(help="Benchmarks: retrieval, hallucination detection, end-to-end answers.")
 app.add_typer(eval_app, name="eval")
 console = Console()
 err = Console(stderr=True)

@@ -49,7 +49,7 @@ def build_backend(settings: Settings, embedder: Embedder) -> SearchBackend:
     if settings.retrieval.backend == "elasticsearch":
         from retrieval.elasticsearch_backend import ElasticsearchBackend
 
-        return ElasticsearchBackend(settings.retrieval.elasticsearch, dim=embedder.dim)
+        return ElasticsearchBackend.from_settings(settings.retrieval.elasticsearch, dim=embedder.dim)
     return SQLiteBackend(settings.index_path, dim=embedder.dim)
 
 

@@ -36,7 +36,12 @@ class Metrics:
     queries: int
 
     def as_dict(self) -> dict[str, float]:
-        return {"nDCG@10": self.ndcg10, "Recall@10": self.recall10, "Recall@100": self.recall100, "MRR": self.mrr}
+        return {
+            "nDCG@10": self.ndcg10,
+            "Recall@10": self.recall10,
+            "Recall@100": self.recall100,
+            "MRR": self.mrr,
+        }
 
 
 def load_corpus(path: Path) -> Iterable[Document]:
@@ -87,7 +92,9 @@ def index_corpus(
             vectors = embedder.embed_passages([embedding_text(c) for c in flat])
             offset = 0
             for doc, chunks in zip(part, chunked, strict=True):
-                backend.replace_document(doc.doc_id, doc.content_hash, chunks, vectors[offset : offset + len(chunks)])
+                backend.replace_document(
+                    doc.doc_id, doc.content_hash, chunks, vectors[offset : offset + len(chunks)]
+                )
                 offset += len(chunks)
             added += len(flat)
             progress.update(task, advance=len(part))
@@ -132,7 +139,9 @@ class RunSet:
     latency_ms: dict[str, list[float]]
 
 
-def collect_runs(retriever: HybridRetriever, queries: dict[str, str], qids: Sequence[str], *, depth: int = 100) -> RunSet:
+def collect_runs(
+    retriever: HybridRetriever, queries: dict[str, str], qids: Sequence[str], *, depth: int = 100
+) -> RunSet:
     bm25: dict[str, list[tuple[str, float]]] = {}
     dense: dict[str, list[tuple[str, float]]] = {}
     latency: dict[str, list[float]] = {"bm25": [], "dense": [], "hybrid": []}
@@ -177,7 +186,9 @@ def tune_fusion(runs: RunSet, qrels: dict[str, dict[str, int]]) -> tuple[FusionC
     best = (FusionConfig(), -1.0)
     for rank_constant in (10, 20, 40, 60, 100):
         for dense_weight in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0):
-            cfg = FusionConfig(rank_constant=rank_constant, bm25_weight=1.0, dense_weight=dense_weight, candidates=100)
+            cfg = FusionConfig(
+                rank_constant=rank_constant, bm25_weight=1.0, dense_weight=dense_weight, candidates=100
+            )
             run = {q: fuse_docs(runs, q, cfg) for q in qrels if q in runs.bm25}
             score = evaluate_run(run, qrels).ndcg10
             if score > best[1]:
@@ -189,7 +200,7 @@ def percentile(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return 0.0
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def run_benchmark(
@@ -214,21 +225,31 @@ def run_benchmark(
         train = load_qrels(train_qrels)
         train_runs = collect_runs(retriever, all_queries, [q for q in train if q in all_queries])
         fusion, train_ndcg = tune_fusion(train_runs, train)
-        tuned = {"rank_constant": fusion.rank_constant, "dense_weight": fusion.dense_weight, "train_nDCG@10": train_ndcg}
+        tuned = {
+            "rank_constant": fusion.rank_constant,
+            "dense_weight": fusion.dense_weight,
+            "train_nDCG@10": train_ndcg,
+        }
     test = load_qrels(qrels)
-    runs = collect_runs(HybridRetriever(backend, embedder, fusion=fusion), all_queries, [q for q in test if q in all_queries])
+    runs = collect_runs(
+        HybridRetriever(backend, embedder, fusion=fusion), all_queries, [q for q in test if q in all_queries]
+    )
     results: dict[str, dict[str, float]] = {}
     for mode in ("bm25", "dense"):
         run = {q: [d for d, _ in getattr(runs, mode)[q]][:100] for q in runs.bm25}
         results[mode] = evaluate_run(run, test).as_dict()
     results["hybrid"] = evaluate_run({q: fuse_docs(runs, q, fusion) for q in runs.bm25}, test).as_dict()
     latency = {
-        mode: {"p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95)} for mode, v in runs.latency_ms.items()
+        mode: {"p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95)}
+        for mode, v in runs.latency_ms.items()
     }
     return {
         "results": results,
-        "fusion": {"rank_constant": fusion.rank_constant, "bm25_weight": fusion.bm25_weight,
-                   "dense_weight": fusion.dense_weight},  # fmt: skip
+        "fusion": {
+            "rank_constant": fusion.rank_constant,
+            "bm25_weight": fusion.bm25_weight,
+            "dense_weight": fusion.dense_weight,
+        },
         "tuned_on_train": tuned,
         "latency": latency,
         "chunks": backend.count_chunks(),

