@@ -108,6 +108,12 @@ def _ingest(settings: Settings, paths: list[Path], *, collection: str, dry_run: 
     return len(report.failed)
 
 
+def _ingest_if_empty(settings: Settings, chunks: int) -> None:
+    """A first `bron ask` on the embedded default finds the sample handbook already indexed."""
+    if chunks == 0 and (settings.corpus or settings.retrieval.backend == "sqlite"):
+        _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (Markdown, HTML, text, PDF).")],
@@ -142,8 +148,7 @@ def ask_command(
         if not question.strip():
             raise EmptyQuestionError("ask a question: the text was empty")
         with open_runtime(settings) as runtime:
-            if runtime.backend.count_chunks() == 0:
-                _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+            _ingest_if_empty(settings, runtime.backend.count_chunks())
             ctx = AskContext(surface="cli", collections=tuple(collection) if collection else None)
             result = ask(runtime, question, ctx)
     if as_json:
@@ -160,8 +165,7 @@ def chat() -> None:
 
     settings = settings_for_cli()
     with friendly_errors(), open_runtime(settings) as runtime:
-        if runtime.backend.count_chunks() == 0:
-            _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+        _ingest_if_empty(settings, runtime.backend.count_chunks())
         chat_loop(runtime, console)
 
 
@@ -181,7 +185,9 @@ def run(
 
     settings = settings_for_cli()
     with friendly_errors():
-        _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+        if settings.corpus or settings.retrieval.backend == "sqlite":
+            # a shared Elasticsearch index is filled by `bron ingest`, never by each replica at start
+            _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
         with open_runtime(settings) as runtime:
             slack = settings.slack
             if http or (slack.bot_token and slack.app_token):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 
 class LocalServerSettings(BaseModel):
@@ -31,3 +31,9 @@ class ServingSettings(BaseModel):
     min_dense_score: float = 0.80
     min_sources: int = 1
     llm_judge: bool = False
+
+    @field_validator("adapter", "llm_base_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty environment variable means "not set", not a model called ''."""
+        return None if value == "" else value
