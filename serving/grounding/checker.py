@@ -26,6 +26,7 @@ from serving.grounding.lexical import LexicalFindings, check_lexical
 from serving.llm import LLMClient
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+VETO_FACTOR = 0.9  # a vetoed claim scores at most this share of the threshold
 FEATURES = ("similarity", "missing_numbers", "missing_names", "negation_mismatch", "novel_fraction")
 
 
@@ -97,8 +98,13 @@ class GroundednessChecker:
         threshold: float | None = None,
         combiner: Combiner | None = None,
         judge_band: tuple[float, float] = (0.25, 0.75),
+        hard_veto: bool = True,
     ) -> None:
-        """`threshold` overrides the fitted one; the judge is asked when a score falls in `judge_band`."""
+        """`threshold` overrides the fitted one; the judge is asked when a score falls in `judge_band`.
+
+        With `hard_veto`, a claim with a hard issue (number, name, negation) is never supported.
+        """
+        self.hard_veto = hard_veto
         self.evidence = EvidenceFinder(embedder)
         self.combiner = combiner or Combiner.load()
         self.threshold = self.combiner.threshold if threshold is None else threshold
@@ -113,6 +119,9 @@ class GroundednessChecker:
     def _support(self, claim: str, source: str) -> tuple[float, LexicalFindings, bool]:
         features, lexical = self.features(claim, source)
         score = self.combiner.score(features)
+        if self.hard_veto and lexical.issues:
+            # a number, name or negation the source contradicts is not outweighed by similar wording
+            score = min(score, VETO_FACTOR * self.threshold)
         judged = False
         low, high = self.judge_band
         if self.judge is not None and low <= score <= high:
@@ -150,8 +159,9 @@ class GroundednessChecker:
         if not sources:
             claims = split_claims(answer)
             checks = tuple(
-                SentenceCheck(c.sentence, c.citations, 0.0, False, ("no sources to check against",),
-                              None, False)  # fmt: skip
+                SentenceCheck(
+                    c.sentence, c.citations, 0.0, False, ("no sources to check against",), None, False
+                )
                 for c in claims
             )
             return GroundednessReport(0.0 if checks else 1.0, checks)

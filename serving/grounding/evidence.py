@@ -7,6 +7,7 @@ sentences. The e5 model is multilingual, so a Dutch claim finds its English evid
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def build_windows(text: str) -> tuple[list[str], list[bool]]:
     pieces = _pieces(text)
     windows = list(pieces)
     single = [True] * len(pieces)
-    for a, b in zip(pieces, pieces[1:], strict=False):
+    for a, b in itertools.pairwise(pieces):
         windows.append(f"{a} {b}")
         single.append(False)
     return windows, single
@@ -97,7 +98,8 @@ class EvidenceFinder:
 
 def _normalise(vectors: Vectors) -> Vectors:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-9)).astype(np.float32)
+    out: Vectors = (vectors / np.maximum(norms, 1e-9)).astype(np.float32)
+    return out
 
 
 def sources_to_check(citations: Sequence[int], n_sources: int) -> list[int]:

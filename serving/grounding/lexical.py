@@ -35,9 +35,49 @@ _MONTHS = {
     "zaterdag": "d6", "sunday": "d7", "zondag": "d7",
 }  # fmt: skip
 _NEGATIONS = frozenset(
-    "not no never none nobody nothing neither nor without cannot can't won't don't doesn't didn't "
-    "isn't aren't wasn't weren't hasn't haven't hadn't shouldn't wouldn't couldn't mustn't fail fails "
-    "failed unable instead niet geen nooit niets niemand nergens zonder noch geenszins allerminst".split()
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nobody",
+        "nothing",
+        "neither",
+        "nor",
+        "without",
+        "cannot",
+        "can't",
+        "won't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "hasn't",
+        "haven't",
+        "hadn't",
+        "shouldn't",
+        "wouldn't",
+        "couldn't",
+        "mustn't",
+        "fail",
+        "fails",
+        "failed",
+        "unable",
+        "instead",
+        "niet",
+        "geen",
+        "nooit",
+        "niets",
+        "niemand",
+        "nergens",
+        "zonder",
+        "noch",
+        "geenszins",
+        "allerminst",
+    ]
 )
 _NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,:]\d+)*(?![\w])|\d+(?=[%x])")
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
@@ -98,7 +138,7 @@ def names_in(text: str) -> list[str]:
         start = match.start()
         before = text[:start].rstrip()
         tokens = match.group(0).split()
-        sentence_start = not before or before[-1] in ".!?:\n\"“(" or before.endswith("]")
+        sentence_start = not before or before[-1] in '.!?:\n"“(' or before.endswith("]")
         if sentence_start:
             tokens = tokens[1:]
             if match.group(0).split()[0].isupper() and len(match.group(0).split()[0]) > 1:
@@ -136,12 +176,15 @@ def check_lexical(claim: str, source: str, *, evidence: str) -> LexicalFindings:
     sentences); negation is compared with the closest sentence, where the claim's meaning lives.
     """
     source_numbers = _all_number_forms(source)
-    missing_numbers = tuple(
-        raw for raw, forms in numbers_in(claim).items() if not forms & source_numbers
-    )
+    missing_numbers = tuple(raw for raw, forms in numbers_in(claim).items() if not forms & source_numbers)
     vocabulary = _source_vocabulary(source)
     folded_source = fold(source)
-    missing_names = tuple(n for n in names_in(claim) if not _name_in(n, vocabulary, folded_source))
+    missing_names = tuple(
+        n
+        for n in names_in(claim)
+        # "Declaro-portaal": the capitalised part is the name, the rest a (translated) common noun
+        if not all(_name_in(p, vocabulary, folded_source) for p in n.split("-") if p[:1].isupper())
+    )
     negation_mismatch = has_negation(claim) != has_negation(evidence)
     novel = 0.0
     language = detect_language(claim)

