@@ -18,6 +18,7 @@ import fcntl
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -101,17 +102,23 @@ class Spool:
     def _append(self, entry: dict[str, Any]) -> None:
         stamped = {**entry, "entry_id": new_id(), "spooled_at": datetime.now(UTC).isoformat()}
         line = json.dumps(stamped, ensure_ascii=False)
-        with self._locked(), open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with self._locked(), open(self.path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise StoreError(
+                f"the database is unreachable and the spool file {self.path} cannot be written ({exc}); "
+                "set BRON_STORE__SPOOL_PATH to a writable place"
+            ) from exc
         log.warning("feedback database unreachable: %s spooled to %s", entry["kind"], self.path)
 
     def has_pending(self) -> bool:
         """Cheap check (no lock, no parse) used before every write."""
         try:
             return self.path.stat().st_size > 0
-        except FileNotFoundError:
+        except OSError:  # missing, or its folder is not there (yet)
             return False
 
     def pending(self) -> list[dict[str, Any]]:
@@ -216,3 +223,28 @@ def replay_spool(store: FeedbackStore, spool: Spool, *, rules: FlagRules) -> Rep
     if not spool.has_pending():
         return ReplayReport()
     return spool.replay(store, rules=rules)
+
+
+class SpoolReplayer:
+    """Replays the spool every `interval_s` on a daemon thread, so a backlog drains even when no new
+    answer or vote comes in to trigger it (a quiet night after an outage)."""
+
+    def __init__(self, store: FeedbackStore, spool: Spool, *, rules: FlagRules, interval_s: float = 60.0) -> None:
+        self.store, self.spool, self.rules, self.interval_s = store, spool, rules, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bron-spool-replay", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                replay_spool(self.store, self.spool, rules=self.rules)
+            except Exception:  # a replay bug must not kill the thread that drains the backlog
+                log.exception("spool replay failed; retrying in %.0f s", self.interval_s)
+
+    def start(self) -> SpoolReplayer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval_s + 5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from feedback.models import Feedback, Flag, Interaction
 from feedback.resilient import save_feedback, save_interaction
 from feedback.retention import purge_older_than
 from feedback.settings import FlagRules, StoreSettings
-from feedback.spool import Spool, replay_spool, spool_path
+from feedback.spool import Spool, SpoolReplayer, replay_spool, spool_path
 from feedback.store import FeedbackStore
 from tests.unit.feedback.records import expenses_record, verlof_record
 
@@ -118,4 +119,30 @@ def test_feedback_on_an_unknown_answer_is_an_error_not_spooled(db_dir: Path, tmp
     with pytest.raises(StoreError, match="vote must be"):
         save_feedback(store, "f" * 32, vote="meh", user="U1", rules=RULES, spool=spool)
     assert not spool.has_pending()
+    store.close()
+
+
+def test_background_replayer_drains_without_new_writes(db_dir: Path, tmp_path: Path) -> None:
+    store = FeedbackStore(f"sqlite:///{db_dir / 'bron.db'}")
+    spool = Spool(tmp_path / "spool.jsonl")
+    away = _take_away(store, db_dir)
+    save_interaction(store, expenses_record(), rules=RULES, spool=spool)
+    away.rename(db_dir)
+    replayer = SpoolReplayer(store, spool, rules=RULES, interval_s=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while spool.has_pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        replayer.stop()
+    assert not spool.has_pending() and _count(store, Interaction) == 1
+    store.close()
+
+
+def test_unwritable_spool_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'missing' / 'bron.db'}")
+    with pytest.raises(StoreError, match="BRON_STORE__SPOOL_PATH"):
+        save_interaction(store, expenses_record(), rules=RULES, spool=Spool(blocker / "spool.jsonl"))
     store.close()
