@@ -109,7 +109,7 @@ def answer_in_thread(
         return reply.fail(message)
     answer, interaction_id = outcome.result.answer, outcome.result.interaction_id
     ts = reply.finish(
-        text=answer.text,
+        text=answer.text or "…",
         blocks=answer_blocks(answer, interaction_id=interaction_id),
         footer=answer_footer(answer, interaction_id=interaction_id),
         streamed_ok=not answer.abstained and not grounding_dict(answer).get("unsupported"),
