@@ -41,10 +41,11 @@ def handbook_pairs(chunks: list[Chunk]) -> list[Pair]:
     return pairs
 
 
-def write_corrections(path: Path, chunks: list[Chunk]) -> list[Example]:
+def write_corrections(path: Path, chunks: list[Chunk], *, distractors: int = 2) -> list[Example]:
     """A `bron export sft`-style file: one served prompt and corrected answer per line."""
     rng = random.Random(7)
-    examples = [render(p, chunks, settings=DataSettings(), rng=rng) for p in handbook_pairs(chunks)]
+    settings = DataSettings(distractors=distractors)
+    examples = [render(p, chunks, settings=settings, rng=rng) for p in handbook_pairs(chunks)]
     examples = [replace(e, origin="feedback") for e in examples]
     write_examples(path, examples)
     return examples

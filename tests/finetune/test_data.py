@@ -109,7 +109,7 @@ def test_split_is_by_document_and_both_languages_are_validated(tmp_path: Path,
 def test_rendered_pairs_cite_the_gold_chunk_among_distractors(handbook_chunks: list[Chunk]) -> None:
     pairs = handbook_pairs(handbook_chunks)
     data = build_dataset(chunks=handbook_chunks, pairs=pairs, corrections=[], settings=DataSettings(seed=3))
-    positions = Counter()
+    positions: Counter[int] = Counter()
     for ex in [*data.train, *data.valid]:
         gold = ex.meta["gold_source"]
         positions[gold] += 1
