@@ -110,7 +110,7 @@ def parse_generated(text: str) -> tuple[str, str] | None:
             got[current] = [m.group(2).strip()]
         elif current and line.strip():
             got[current].append(line.strip())
-    question = " ".join(got.get("q", [])).strip()
+    question = re.sub(r"\s*\[\d+\]", "", " ".join(got.get("q", []))).strip()
     answer = " ".join(got.get("a", [])).strip()
     if len(question.split()) < 3 or len(answer.split()) < 3 or "[1]" not in answer:
         return None

@@ -38,6 +38,8 @@ def test_parse_generated_accepts_the_format_and_rejects_the_rest() -> None:
     assert parse_generated("QUESTION: Who pays the pension?\nANSWER: The employer pays it.") is None  # no [1]
     assert parse_generated("QUESTION: Who pays the pension?\nANSWER: The employer pays [2].") is None
     assert parse_generated("Sure! Here is a question about pensions.") is None
+    assert parse_generated("QUESTION: Hoe dien je een declaratie in? [1]\nANSWER: Via de app Declaro [1].") == (
+        "Hoe dien je een declaratie in?", "Via de app Declaro [1].")  # fmt: skip
 
 
 def test_lexical_fallback_requires_numbers_and_names_from_the_source() -> None:
