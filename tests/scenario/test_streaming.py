@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -11,7 +12,9 @@ from bot.slack.streaming import CitationRenumberer, ThreadReply
 from tests.fakeslack import FakeSlack
 from tests.fakeslack.ids import CHANNEL_ID, TEAM_ID, USER_ID
 
-FOOTER = [{"type": "context", "elements": [{"type": "mrkdwn", "text": "Grounded: 0.92"}]}]
+FOOTER: list[dict[str, Any]] = [
+    {"type": "context", "elements": [{"type": "mrkdwn", "text": "Grounded: 0.92"}]}
+]
 
 
 @pytest.fixture
@@ -54,7 +57,10 @@ def test_refused_streaming_falls_back_to_post_and_update(fake: FakeSlack) -> Non
     r = reply(fake, question_ts)
     for token in ["Vijfentwintig ", "dagen ", "[1]."]:
         r.on_token(token)
-    final = [{"type": "section", "text": {"type": "mrkdwn", "text": "Vijfentwintig dagen [1]."}}, *FOOTER]
+    final: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Vijfentwintig dagen [1]."}},
+        *FOOTER,
+    ]
     ts = r.finish(text="Vijfentwintig dagen [1].", blocks=final, footer=FOOTER, streamed_ok=True)
 
     [message] = fake.messages(CHANNEL_ID, question_ts)
