@@ -13,8 +13,8 @@ from typing import Any
 
 from bot.runtime import Runtime
 from feedback.errors import StoreError
-from feedback.flags import flag_reasons, raise_flag
-from feedback.store import ChunkRecord, InteractionRecord, record_interaction
+from feedback.resilient import save_interaction
+from feedback.store import ChunkRecord, InteractionRecord
 from retrieval.types import SearchFilters
 from serving.answer import Answer, answer_question
 from serving.errors import GenerationError
@@ -131,15 +131,14 @@ def record(
     t = time.perf_counter()
     adapter = runtime.llm.adapter if runtime.llm else None
     try:
-        with runtime.store.session() as session:
-            interaction = record_interaction(
-                session, to_record(answer, ctx, adapter=adapter, message_ts=message_ts)
-            )
-            reasons = flag_reasons(interaction, runtime.settings.store.flags)
-            raise_flag(session, interaction, reasons)
-            interaction_id = interaction.id
+        saved = save_interaction(
+            runtime.store,
+            to_record(answer, ctx, adapter=adapter, message_ts=message_ts),
+            rules=runtime.settings.store.flags,
+            spool=runtime.spool,
+        )
     except StoreError as exc:
         log.error("answer not recorded: %s", exc)
         return None, []
     answer.timings_ms["record_ms"] = (time.perf_counter() - t) * 1000
-    return interaction_id, reasons
+    return saved.interaction_id, saved.flag_reasons

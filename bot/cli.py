@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.review.cli import export_eval, export_sft, flags_app, purge, review_server
 from bot.settings import Settings, load_settings
 from evaluation.cli import eval_app
 from feedback.errors import StoreError
@@ -27,6 +28,13 @@ from serving.errors import GenerationError
 
 app = typer.Typer(help="Bron answers questions from your documents, with sources.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+app.add_typer(flags_app, name="flags")
+export_app = typer.Typer(help="Reviewed answers as evaluation and fine-tuning data.", no_args_is_help=True)
+export_app.command("eval")(export_eval)
+export_app.command("sft")(export_sft)
+app.add_typer(export_app, name="export")
+app.command("purge")(purge)
+app.command("review")(review_server)
 console = Console()
 err = Console(stderr=True)
 

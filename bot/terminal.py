@@ -10,7 +10,7 @@ from rich.markup import escape
 from bot.asking import AskContext, AskResult, ask, grounding_dict
 from bot.runtime import Runtime
 from feedback.errors import StoreError
-from feedback.feedback import record_feedback
+from feedback.resilient import save_feedback
 from serving.answer import Answer, EmptyQuestionError
 from serving.errors import GenerationError
 
@@ -94,12 +94,15 @@ def chat_loop(runtime: Runtime, console: Console, *, user: str = "local-user") -
             vote = "up" if line.startswith("/up") else "down"
             reason = line.split(maxsplit=1)[1] if " " in line else None
             try:
-                with runtime.store.session() as session:
-                    record_feedback(
-                        session, last.interaction_id, vote=vote, user=user, comment=reason,
-                        rules=runtime.settings.store.flags, source="chat",
-                    )  # fmt: skip
+                saved = save_feedback(
+                    runtime.store, last.interaction_id, vote=vote, user=user, comment=reason,
+                    rules=runtime.settings.store.flags, spool=runtime.spool, source="chat",
+                )  # fmt: skip
                 console.print("Thanks, noted." if vote == "up" else "Thanks — flagged for review.")
+                if saved.spooled:
+                    console.print(
+                        "[yellow]The database is down: saved locally, stored once it is back.[/yellow]"
+                    )
             except StoreError as exc:
                 console.print(f"[red]{escape(str(exc))}[/red]")
             continue

@@ -16,7 +16,7 @@ from retrieval.types import Chunk, Hit, SearchFilters
 from serving.citations import renumber_citations
 from serving.context import build_context
 from serving.llm import LLMClient, TokenCallback
-from serving.verification import rewrite_citations
+from serving.verification import clean_draft, rewrite_citations, strip_markers
 
 NOT_FOUND = "NOT_FOUND"
 
@@ -107,7 +107,7 @@ def answer_question(
     completion = llm.chat(context.messages, on_token=on_token)
     timings["first_token_ms"] = completion.first_token_ms
     timings["generate_ms"] = completion.total_ms
-    raw = completion.text.strip()
+    raw = clean_draft(completion.text)
     if not raw or NOT_FOUND in raw:
         return _abstain(question, language, hits, timings, model=completion.model)
     report = None
@@ -120,6 +120,8 @@ def answer_question(
         if report.sentences:
             raw = rewrite_citations(report.sentences)
     cited = renumber_citations(raw, n_sources=len(context.sources))
+    if not strip_markers(cited.text):
+        return _abstain(question, language, hits, timings, model=completion.model, unsupported_draft=raw)
     citations = [
         Citation(number=i + 1, chunk=context.sources[n - 1].chunk, score=context.sources[n - 1].score)
         for i, n in enumerate(cited.cited)

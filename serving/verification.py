@@ -23,6 +23,25 @@ class CheckedSentence(Protocol):
     wrong_citation: bool
 
 
+_ATTRIBUTION = re.compile(
+    r"^\s*(?:(?:based on|according to|as (?:stated|mentioned) in|from)\s+(?:the\s+)?(?:information\s+)?"
+    r"(?:provided\s+)?(?:in\s+)?(?:the\s+)?(?:first\s+|second\s+|third\s+)?(?:text|sources?|documents?|context)"
+    r"(?:\s*\[?\d+\]?)?"
+    r"|(?:volgens|op basis van|uit)\s+(?:de\s+)?(?:informatie\s+)?(?:in\s+)?(?:de\s+)?(?:eerste\s+)?"
+    r"(?:tekst|bronn?e?n?|documenten?|context)(?:\s*\[?\d+\]?)?)\s*[,:]?\s*",
+    re.IGNORECASE,
+)
+
+
+def clean_draft(text: str) -> str:
+    """Drop "According to the sources," style openings: they carry no claim and read badly."""
+    out = []
+    for line in text.splitlines():
+        stripped = _ATTRIBUTION.sub("", line, count=1)
+        out.append(stripped[:1].upper() + stripped[1:] if stripped != line else line)
+    return "\n".join(out).strip()
+
+
 def strip_markers(sentence: str) -> str:
     return _MARKERS.sub("", sentence).strip()
 

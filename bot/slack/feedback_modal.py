@@ -20,9 +20,10 @@ from bot.slack.blocks import FEEDBACK_ACTION, FEEDBACK_DETAILS_ACTION, SOURCES_A
 from bot.slack.lookups import add_feedback_details
 from bot.slack.metrics import BACKEND_ERRORS, FLAGS
 from bot.slack.texts import text
-from feedback.errors import StoreError
+from feedback.errors import StoreError, StoreUnavailableError
 from feedback.feedback import REASONS, record_feedback
 from feedback.models import Feedback
+from feedback.resilient import save_feedback
 from feedback.store import find_by_message, get_interaction
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,20 @@ def record_vote(
             )
             language = feedback.interaction.language
             feedback_id = feedback.id
+    except StoreUnavailableError as exc:
+        BACKEND_ERRORS.labels(backend="store").inc()
+        saved = save_feedback(
+            runtime.store, interaction_id, vote=vote, user=user, rules=runtime.settings.store.flags,
+            spool=runtime.spool, source=source,
+        )  # fmt: skip
+        log.error(
+            "%s vote on %s spooled=%s while the database is down: %s",
+            vote,
+            interaction_id,
+            saved.spooled,
+            exc,
+        )
+        return None
     except StoreError as exc:
         BACKEND_ERRORS.labels(backend="store").inc()
         log.error("%s vote on %s not recorded: %s", vote, interaction_id, exc)
