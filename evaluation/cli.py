@@ -71,3 +71,71 @@ def retrieval_command(
     report["command"] = _command_line()
     console.print(f"reproduce: {report['command']}")
     _write(out, report)
+
+
+@eval_app.command("answers")
+def answers_command(
+    clapnq: Annotated[
+        Path | None, typer.Option(help="folder with clapnq_dev_*.jsonl: index its passages, ask all")
+    ] = None,
+    regression: Annotated[
+        Path | None, typer.Option(help="`bron export eval` JSONL, asked against the configured index")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="ask a fixed random sample of N answerable + N unanswerable")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write JSON results here (and per-question lines beside it)")
+    ] = None,
+) -> None:
+    """Answer quality and honest abstention, with per-stage latency, through the production pipeline.
+
+    The LLM is whatever the settings name: the local llama.cpp server by default, or a vLLM server with
+    BRON_SERVING__LLM_BASE_URL and BRON_SERVING__MODEL.
+    """
+    from bot.runtime import open_runtime
+    from bot.settings import load_settings
+    from evaluation.answers import ask_all, load_clapnq, load_regression, sample_cases, summarise
+    from evaluation.retrieval import index_corpus
+
+    if (clapnq is None) == (regression is None):
+        raise typer.BadParameter("give exactly one of --clapnq or --regression")
+    settings = load_settings()
+    if clapnq is not None:
+        settings = settings.model_copy(update={"data_dir": settings.data_dir / "bench" / "clapnq"})
+    with open_runtime(settings) as runtime:
+        if clapnq is not None:
+            docs, cases = load_clapnq(clapnq)
+            index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
+        else:
+            assert regression is not None
+            cases = load_regression(regression)
+        cases = sample_cases(cases, limit)
+        assert runtime.llm is not None
+        log_path = out.with_suffix(".answers.jsonl") if out else None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text("")
+        outcomes = ask_all(
+            cases, retriever=runtime.retriever, llm=runtime.llm, policy=runtime.policy,
+            checker=runtime.checker, log_path=log_path,
+        )  # fmt: skip
+        summary = summarise(outcomes)
+        summary["model"] = runtime.llm.model
+        summary["llm_base_url"] = runtime.llm.base_url
+    table = Table(title="Answers")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        if key != "latency_ms":
+            table.add_row(key, str(value))
+    console.print(table)
+    lat = Table(title="Latency per stage (ms)")
+    for col in ("stage", "p50", "p95", "n"):
+        lat.add_column(col, justify="right")
+    for stage, v in summary["latency_ms"].items():  # type: ignore[attr-defined]
+        lat.add_row(stage, f"{v['p50']:.0f}", f"{v['p95']:.0f}", str(v["n"]))
+    console.print(lat)
+    summary["command"] = _command_line()
+    console.print(f"reproduce: {summary['command']}")
+    _write(out, summary)

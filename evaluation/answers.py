@@ -1,0 +1,224 @@
+"""End-to-end answer benchmark: index the passages, ask every question, score answers and abstentions.
+
+Two inputs share one harness:
+- CLAPnq (`clapnq_dev_{answerable,unanswerable}.jsonl`): every passage is indexed; answerable questions
+  must be answered with a citation to their gold passage (token-F1 and ROUGE-L against the gold
+  answer), unanswerable ones must be declined;
+- a regression set from `bron export eval` (JSONL: question, expected_answer, expected_sources),
+  asked against the already-configured index.
+The pipeline is the production one (`serving.answer.answer_question`), so pointing the settings at a
+vLLM server (`BRON_SERVING__LLM_BASE_URL`, `BRON_SERVING__MODEL`) runs the same benchmark on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import Progress
+
+from evaluation.retrieval import percentile
+from retrieval.analysis import fold
+from retrieval.hybrid import HybridRetriever
+from retrieval.loaders import content_hash
+from retrieval.types import Document, Section
+from serving.answer import AnswerPolicy, GroundingChecker, answer_question
+from serving.llm import LLMClient
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str
+    question: str
+    answerable: bool
+    gold_answer: str = ""
+    gold_docs: tuple[str, ...] = ()
+
+
+def _passage_id(title: str, text: str) -> str:
+    return hashlib.sha1(f"{title}\x00{text}".encode()).hexdigest()[:16]
+
+
+def load_clapnq(data_dir: Path) -> tuple[list[Document], list[Case]]:
+    docs: dict[str, Document] = {}
+    cases: list[Case] = []
+    for name, answerable in (("clapnq_dev_answerable.jsonl", True), ("clapnq_dev_unanswerable.jsonl", False)):
+        with (data_dir / name).open(encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                gold: list[str] = []
+                for p in row["passages"]:
+                    pid = _passage_id(p["title"], p["text"])
+                    gold.append(pid)
+                    docs.setdefault(
+                        pid,
+                        Document(
+                            doc_id=pid,
+                            title=p["title"],
+                            source=f"clapnq#{pid}",
+                            sections=(Section(heading_path=(), text=p["text"]),),
+                            content_hash=content_hash(f"{p['title']}\n{p['text']}".encode()),
+                        ),
+                    )
+                answers = [o["answer"] for o in row.get("output", []) if o.get("answer")]
+                cases.append(
+                    Case(
+                        case_id=str(row["id"]),
+                        question=row["input"],
+                        answerable=answerable,
+                        gold_answer=answers[0] if answers else "",
+                        gold_docs=tuple(gold) if answerable else (),
+                    )
+                )
+    return list(docs.values()), cases
+
+
+def load_regression(path: Path) -> list[Case]:
+    cases = []
+    with path.open(encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            row = json.loads(line)
+            cases.append(
+                Case(
+                    case_id=str(row.get("id", i)),
+                    question=row["question"],
+                    answerable=bool(row.get("expected_answer")),
+                    gold_answer=re.sub(r"\[\d+\]", "", row.get("expected_answer", "")),
+                    gold_docs=tuple(row.get("expected_sources", [])),
+                )
+            )
+    return cases
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", fold(re.sub(r"\[\d+\]", "", text)))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    p, g = _tokens(prediction), _tokens(gold)
+    common = sum((Counter(p) & Counter(g)).values())
+    if not p or not g or not common:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(prediction: str, gold: str) -> float:
+    p, g = _tokens(prediction), _tokens(gold)
+    if not p or not g:
+        return 0.0
+    prev = [0] * (len(g) + 1)
+    for a in p:
+        cur = [0]
+        for j, b in enumerate(g, start=1):
+            cur.append(prev[j - 1] + 1 if a == b else max(prev[j], cur[j - 1]))
+        prev = cur
+    lcs = prev[-1]
+    if not lcs:
+        return 0.0
+    precision, recall = lcs / len(p), lcs / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+@dataclass
+class Outcome:
+    case: Case
+    answer: str
+    abstained: bool
+    cited_docs: list[str]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+def sample_cases(cases: list[Case], limit: int | None, seed: int = 13) -> list[Case]:
+    """A fixed, balanced sample: `limit` answerable and `limit` unanswerable questions."""
+    if limit is None:
+        return cases
+    rng = random.Random(seed)
+    out: list[Case] = []
+    for flag in (True, False):
+        group = [c for c in cases if c.answerable is flag]
+        out.extend(rng.sample(group, min(limit, len(group))))
+    return out
+
+
+def run_cases(
+    cases: list[Case],
+    *,
+    retriever: HybridRetriever,
+    llm: LLMClient,
+    policy: AnswerPolicy,
+    checker: GroundingChecker | None,
+) -> Iterator[Outcome]:
+    for case in cases:
+        try:
+            a = answer_question(case.question, retriever=retriever, llm=llm, policy=policy, checker=checker)
+        except Exception as exc:  # a benchmark records a failure and goes on
+            yield Outcome(case, "", True, [], error=f"{type(exc).__name__}: {exc}")
+            continue
+        cited = [] if a.abstained else [c.chunk.doc_id for c in a.citations]
+        yield Outcome(case, a.text, a.abstained, cited, dict(a.timings_ms))
+
+
+def mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summarise(outcomes: list[Outcome]) -> dict[str, object]:
+    answerable = [o for o in outcomes if o.case.answerable]
+    unanswerable = [o for o in outcomes if not o.case.answerable]
+    answered = [o for o in answerable if not o.abstained]
+    with_gold = [o for o in answered if set(o.cited_docs) & set(o.case.gold_docs)] if answerable else []
+    stages = ("retrieve_ms", "first_token_ms", "generate_ms", "grounding_ms", "total_ms")
+    latency = {
+        s: {"p50": percentile(v, 50), "p95": percentile(v, 95), "n": len(v)}
+        for s in stages
+        if (v := [o.timings_ms[s] for o in outcomes if s in o.timings_ms])
+    }
+
+    def share(n: int, d: int) -> float | None:
+        return round(n / d, 4) if d else None
+
+    return {
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "answered_share": share(len(answered), len(answerable)),
+        "answered_citing_gold_share": share(len(with_gold), len(answerable)),
+        "token_f1_answered": mean([token_f1(o.answer, o.case.gold_answer) for o in answered]),
+        "rouge_l_answered": mean([rouge_l(o.answer, o.case.gold_answer) for o in answered]),
+        "declined_share": share(sum(o.abstained for o in unanswerable), len(unanswerable)),
+        "errors": sum(o.error is not None for o in outcomes),
+        "latency_ms": latency,
+    }
+
+
+def ask_all(
+    cases: list[Case],
+    *,
+    retriever: HybridRetriever,
+    llm: LLMClient,
+    policy: AnswerPolicy,
+    checker: GroundingChecker | None,
+    log_path: Path | None = None,
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    with Progress() as progress:
+        task = progress.add_task("asking", total=len(cases))
+        for outcome in run_cases(cases, retriever=retriever, llm=llm, policy=policy, checker=checker):
+            outcomes.append(outcome)
+            if log_path is not None:
+                with log_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({
+                        "id": outcome.case.case_id, "answerable": outcome.case.answerable,
+                        "question": outcome.case.question, "answer": outcome.answer,
+                        "abstained": outcome.abstained, "cited_gold": bool(set(outcome.cited_docs) & set(outcome.case.gold_docs)),
+                        "timings_ms": outcome.timings_ms, "error": outcome.error,
+                    }, ensure_ascii=False) + "\n")  # fmt: skip
+            progress.update(task, advance=1)
+    return outcomes
