@@ -139,3 +139,18 @@ def answers_command(
     summary["command"] = _command_line()
     console.print(f"reproduce: {summary['command']}")
     _write(out, summary)
+
+
+@eval_app.command("hallucination")
+def hallucination_command(
+    dataset: Annotated[str, typer.Option(help="summedits (the measure) or halueval (a sanity check)")] = "summedits",
+    data_dir: Annotated[Path, typer.Option(help="folder holding summedits/ and halueval_qa/")] = Path("../shared/data"),
+    out_dir: Annotated[Path | None, typer.Option(help="write <dataset>.json here")] = Path("bench/hallucination"),
+    threads: Annotated[int, typer.Option(help="embedder threads")] = 2,
+) -> None:
+    """Balanced accuracy of the groundedness checker per domain, thresholds fitted on the other half."""
+    from evaluation.hallucination import print_report, run
+
+    result = run(dataset, data_dir, threads=threads, out_dir=out_dir)
+    print_report(dataset, result)
+    console.print(f"reproduce: {_command_line()}")
