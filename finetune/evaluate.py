@@ -127,7 +127,7 @@ def report(
     base: ModelScores, adapter: ModelScores, decision: Decision, *, adapter_dir: Path | None
 ) -> dict[str, Any]:
     def scores(s: ModelScores) -> dict[str, Any]:
-        return {k: v for k, v in asdict(s).items() if k != "answers"}
+        return asdict(s)  # answers included: a reviewer reads them before trusting the numbers
 
     return {
         "adapter_dir": str(adapter_dir) if adapter_dir else None,

@@ -35,7 +35,10 @@ def test_parse_generated_accepts_the_format_and_rejects_the_rest() -> None:
         is not None
     )
     assert parse_generated("**QUESTION:** Who pays?\n**ANSWER:** The employer pays 13% of it [1]") is not None
-    assert parse_generated("QUESTION: Who pays the pension?\nANSWER: The employer pays it.") is None  # no [1]
+    assert parse_generated("QUESTION: Who pays the pension?\nANSWER: The employer pays it.") == (
+        "Who pays the pension?",
+        "The employer pays it. [1]",
+    )  # the marker is added; grounding still filters
     assert parse_generated("QUESTION: Who pays the pension?\nANSWER: The employer pays [2].") is None
     assert parse_generated("Sure! Here is a question about pensions.") is None
     assert parse_generated("QUESTION: Hoe dien je een declaratie in? [1]\nANSWER: Via de app Declaro [1].") == (
