@@ -71,6 +71,14 @@ def test_a_mention_is_answered_in_its_thread_with_numbered_source_links(answered
 
 
 def test_the_answer_is_recorded_with_its_message_ts(answered: Answered) -> None:
+    # the link is written just after the final message is posted: wait for it, don't race it
+    deadline = time.monotonic() + 10
+    while True:
+        with answered.runtime.store.session() as session:
+            interaction = find_by_message(session, CHANNEL_ID, answered.message["ts"])
+            if interaction is not None or time.monotonic() > deadline:
+                break
+        time.sleep(0.1)
     with answered.runtime.store.session() as session:
         interaction = find_by_message(session, CHANNEL_ID, answered.message["ts"])
         assert interaction is not None
