@@ -48,6 +48,7 @@ def grounding_dict(answer: Answer) -> dict[str, Any]:
     report = answer.grounding
     if report is None:
         return {"unsupported_draft": answer.unsupported_draft} if answer.unsupported_draft else {}
+    extra = {"uncovered_terms": answer.uncovered_terms} if answer.uncovered_terms else {}
     sentences = [
         {
             "sentence": strip_markers(s.sentence),
@@ -64,6 +65,7 @@ def grounding_dict(answer: Answer) -> dict[str, Any]:
         "score": round(float(report.score), 4),
         "sentences": sentences,
         "unsupported": [s["sentence"] for s in sentences if not s["supported"]],
+        **extra,
     }
 
 

@@ -29,6 +29,8 @@ def render_text(answer: Answer) -> str:
         lines.append(f"Groundedness: {answer.groundedness:.2f}")
         for s in grounding_dict(answer).get("unsupported", []):
             lines.append(f"  ⚠ not supported by the cited sources: {s}")
+        if answer.uncovered_terms:
+            lines.append(f"  ⚠ the sources do not mention: {', '.join(answer.uncovered_terms)}")
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ class FlagRules(BaseModel):
     min_groundedness: float = 0.5
     on_unsupported_sentence: bool = True
     on_no_citation: bool = True
+    on_uncovered_question: bool = True
 
 
 class StoreSettings(BaseModel):

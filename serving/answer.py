@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from retrieval.analysis import detect_language
 from retrieval.hybrid import HybridRetriever
 from retrieval.types import Chunk, Hit, SearchFilters
+from serving.answerability import uncovered_terms
 from serving.citations import renumber_citations
 from serving.context import build_context
 from serving.llm import LLMClient, TokenCallback
@@ -59,6 +60,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     grounding: Any = None
     invalid_citations: list[int] = field(default_factory=list)
+    uncovered_terms: list[str] = field(default_factory=list)
     source_numbers: dict[int, int] = field(default_factory=dict)
     unsupported_draft: str | None = None
 
@@ -138,6 +140,9 @@ def answer_question(
         invalid_citations=cited.invalid,
         grounding=report,
         source_numbers={n: i + 1 for i, n in enumerate(cited.cited)},
+        uncovered_terms=uncovered_terms(
+            question, cited.text, [(h.chunk.text, h.chunk.language) for h in context.sources]
+        ),
     )
     timings["total_ms"] = (time.perf_counter() - start) * 1000
     return answer

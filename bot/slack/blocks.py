@@ -100,6 +100,8 @@ def answer_footer(answer: Answer, *, interaction_id: str | None) -> list[Block]:
         context = [text(lang, "grounded", score=score(lang, answer.groundedness))]
         if grounding_dict(answer).get("unsupported"):
             context.append(text(lang, "unsupported"))
+        if answer.uncovered_terms:
+            context.append(text(lang, "uncovered", terms=", ".join(answer.uncovered_terms)))
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     if interaction_id is not None:
         blocks.append(feedback_actions(interaction_id))
