@@ -19,10 +19,10 @@ run: install
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy bot retrieval serving feedback evaluation
+	$(BIN)/mypy bot retrieval serving feedback evaluation finetune
 	$(BIN)/pytest -q -rs
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot retrieval serving feedback evaluation
+	$(BIN)/mypy bot retrieval serving feedback evaluation finetune

@@ -21,6 +21,7 @@ from rich.markup import escape
 from bot.review.cli import export_eval, export_sft, flags_app, purge, review_server
 from bot.settings import Settings, load_settings
 from evaluation.cli import eval_app
+from finetune.cli import app as finetune_app
 from feedback.errors import StoreError
 from retrieval.errors import RetrievalError
 from serving.answer import EmptyQuestionError
@@ -35,6 +36,7 @@ export_app.command("sft")(export_sft)
 app.add_typer(export_app, name="export")
 app.command("purge")(purge)
 app.command("review")(review_server)
+app.add_typer(finetune_app, name="finetune", help="Domain fine-tuning: training data, LoRA training, eval, promotion.")
 console = Console()
 err = Console(stderr=True)
 
