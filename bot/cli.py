@@ -21,8 +21,8 @@ from rich.markup import escape
 from bot.review.cli import export_eval, export_sft, flags_app, purge, review_server
 from bot.settings import Settings, load_settings
 from evaluation.cli import eval_app
-from finetune.cli import app as finetune_app
 from feedback.errors import StoreError
+from finetune.cli import app as finetune_app
 from retrieval.errors import RetrievalError
 from serving.answer import EmptyQuestionError
 from serving.errors import GenerationError
