@@ -36,7 +36,9 @@ export_app.command("sft")(export_sft)
 app.add_typer(export_app, name="export")
 app.command("purge")(purge)
 app.command("review")(review_server)
-app.add_typer(finetune_app, name="finetune", help="Domain fine-tuning: training data, LoRA training, eval, promotion.")
+app.add_typer(
+    finetune_app, name="finetune", help="Domain fine-tuning: training data, LoRA training, eval, promotion."
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -201,9 +203,14 @@ def run(
         with open_runtime(settings) as runtime:
             slack = settings.slack
             if http or (slack.bot_token and slack.app_token):
+                from bot.slack.app import SlackConfigError
                 from bot.slack.serve import serve
 
-                serve(runtime, http=http)
+                try:
+                    serve(runtime, http=http)
+                except SlackConfigError as exc:
+                    err.print(f"[red]Error:[/red] {escape(str(exc))}")
+                    raise typer.Exit(1) from None
             else:
                 err.print("No SLACK_BOT_TOKEN/SLACK_APP_TOKEN set: opening the local chat instead of Slack.")
                 chat_loop(runtime, console)

@@ -52,8 +52,11 @@ def readiness(runtime: Runtime) -> dict[str, str]:
     return checks
 
 
-def build_asgi(app: App, runtime: Runtime) -> Starlette:
+def build_asgi(app: App | None, runtime: Runtime) -> Starlette:
+    """The HTTP app; with `app=None` (Socket Mode) only the health, readiness and metrics routes."""
+
     async def events(request: Request) -> Response:
+        assert app is not None
         body = await request.body()
         bolt_response = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
         return to_starlette_response(bolt_response)
@@ -71,11 +74,11 @@ def build_asgi(app: App, runtime: Runtime) -> Starlette:
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route(EVENTS_PATH, events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    if app is not None:
+        routes.append(Route(EVENTS_PATH, events, methods=["POST"]))
+    return Starlette(routes=routes)

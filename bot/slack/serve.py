@@ -31,6 +31,25 @@ def serve(runtime: Runtime, *, http: bool) -> None:
         raise SlackConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- token with connections:write)")
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    _serve_health_in_background(runtime)
     handler = SocketModeHandler(app, app_token=settings.app_token)
     log.info("connecting to Slack in Socket Mode")
     handler.start()  # type: ignore[no-untyped-call]
+
+
+def _serve_health_in_background(runtime: Runtime) -> None:
+    """Socket Mode needs no inbound port, but the container healthcheck and Prometheus do."""
+    import threading
+
+    import uvicorn
+
+    from bot.slack.http import build_asgi
+
+    settings = runtime.settings.slack
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_asgi(None, runtime), host=settings.http_host, port=settings.http_port, log_level="warning"
+        )
+    )
+    threading.Thread(target=server.run, name="health", daemon=True).start()
+    log.info("health, readiness and metrics on %s:%s", settings.http_host, settings.http_port)
