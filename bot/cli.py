@@ -108,6 +108,11 @@ def _ingest(settings: Settings, paths: list[Path], *, collection: str, dry_run: 
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.deleted)} deleted, "
         f"{len(report.unchanged)} unchanged ({verb} applied); {report.chunks} chunks in {report.seconds:.1f} s"
         + (f", {report.chunks / report.seconds:.1f} chunks/s" if report.chunks and report.seconds else "")
+        + (
+            f" ({100 * (1 - report.embed_seconds / report.seconds):.0f}% of the time outside the embedder)"
+            if report.chunks and report.seconds and not dry_run
+            else ""
+        )
     )
     if dry_run:
         for label, ids in (("add", report.added), ("update", report.updated), ("delete", report.deleted)):
