@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from retrieval.embedding import Vectors
-from retrieval.types import Chunk, ScoredChunk, SearchFilters
+from retrieval.types import Chunk, Hit, ScoredChunk, SearchFilters
 
 
 class SearchBackend(Protocol):
@@ -39,3 +39,21 @@ class SearchBackend(Protocol):
     def count_chunks(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ServerSideFusion(Protocol):
+    """A backend that can fuse BM25 and kNN itself (Elasticsearch's `rrf` retriever, licence permitting)."""
+
+    def server_side_rrf_available(self) -> bool: ...
+
+    def search_hybrid_server(
+        self,
+        query: str,
+        vector: Vectors,
+        *,
+        k: int,
+        filters: SearchFilters | None = None,
+        rank_constant: int = 60,
+        candidates: int = 100,
+    ) -> list[Hit]: ...

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from retrieval.backend import SearchBackend
+from retrieval.backend import SearchBackend, ServerSideFusion
 from retrieval.embedding import Embedder
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.types import Hit, ScoredChunk, SearchFilters
@@ -42,6 +42,8 @@ class HybridRetriever:
         timings: dict[str, float] = {}
         runs: dict[str, list[ScoredChunk]] = {}
         n = max(k, self.fusion.candidates)
+        if mode == "hybrid" and self._server_fuses():
+            return self._search_server_side(query, k=k, filters=filters, candidates=n)
         if mode in ("bm25", "hybrid"):
             t = time.perf_counter()
             runs["bm25"] = self.backend.search_bm25(query, k=n, filters=filters)
@@ -61,4 +63,30 @@ class HybridRetriever:
             weights={"bm25": self.fusion.bm25_weight, "dense": self.fusion.dense_weight},
         )
         timings["fuse_ms"] = (time.perf_counter() - t) * 1000
+        return SearchResult(hits=hits, timings_ms=timings)
+
+    def _server_fuses(self) -> bool:
+        """Only with equal weights: the server's `rrf` retriever has a rank constant but no run weights."""
+        equal = self.fusion.bm25_weight == self.fusion.dense_weight
+        return (
+            equal and isinstance(self.backend, ServerSideFusion) and self.backend.server_side_rrf_available()
+        )
+
+    def _search_server_side(
+        self, query: str, *, k: int, filters: SearchFilters | None, candidates: int
+    ) -> SearchResult:
+        assert isinstance(self.backend, ServerSideFusion)
+        t = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        timings = {"embed_ms": (time.perf_counter() - t) * 1000}
+        t = time.perf_counter()
+        hits = self.backend.search_hybrid_server(
+            query,
+            vector,
+            k=k,
+            filters=filters,
+            rank_constant=self.fusion.rank_constant,
+            candidates=candidates,
+        )
+        timings["server_rrf_ms"] = (time.perf_counter() - t) * 1000
         return SearchResult(hits=hits, timings_ms=timings)

@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +31,7 @@ from retrieval.elasticsearch_backend import (
 from retrieval.embedding import Vectors
 from retrieval.errors import BackendUnavailableError
 from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.hybrid import HybridRetriever
 from retrieval.settings import ElasticsearchSettings
 from retrieval.sqlite_backend import SQLiteBackend
 from retrieval.types import Chunk, SearchFilters
@@ -277,6 +278,29 @@ def test_server_side_rrf_matches_fusion_in_bron(es_url: str, filters: SearchFilt
         for cid, score in local_scores.items():
             assert server_scores[cid] == pytest.approx(score, rel=1e-4)
         assert server[0].chunk.chunk_id == local[0].chunk.chunk_id
+    finally:
+        backend.close()
+        _drop(es_url, backend.prefix)
+
+
+@pytest.mark.parametrize(("mode", "stage"), [("always", "server_rrf_ms"), ("never", "fuse_ms")])
+def test_hybrid_retriever_fuses_on_the_server_only_where_allowed(es_url: str, mode: str, stage: str) -> None:
+    backend = ElasticsearchBackend(_es_settings(es_url, server_side_rrf=mode), dim=DIM)
+    try:
+        _rrf_corpus(backend)
+
+        class FixedEmbedder:
+            name, dim = "fixed", DIM
+
+            def embed_query(self, text: str) -> Vectors:
+                return unit_vectors(1, 103)[0]
+
+            def embed_passages(self, texts: Sequence[str]) -> Vectors:
+                raise AssertionError("not used")
+
+        result = HybridRetriever(backend, FixedEmbedder()).search("fiets", k=5)
+        assert stage in result.timings_ms
+        assert result.hits and "fiets" in result.hits[0].chunk.text
     finally:
         backend.close()
         _drop(es_url, backend.prefix)
