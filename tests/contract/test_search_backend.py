@@ -293,7 +293,7 @@ def test_hybrid_retriever_fuses_on_the_server_only_where_allowed(es_url: str, mo
             name, dim = "fixed", DIM
 
             def embed_query(self, text: str) -> Vectors:
-                return unit_vectors(1, 103)[0]
+                return np.asarray(unit_vectors(1, 103)[0], dtype=np.float32)
 
             def embed_passages(self, texts: Sequence[str]) -> Vectors:
                 raise AssertionError("not used")
