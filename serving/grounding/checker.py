@@ -1,10 +1,14 @@
 """The groundedness check run on every answer: is each sentence supported by the source it cites?
 
 No NLI model ships offline, so support is estimated from what does: how close the claim's embedding
-comes to a window of the cited source, and hard lexical checks (numbers, names, negation, words the
-source never uses). A logistic combination of these few features, fitted on SummEdits by
-`evaluation/hallucination.py` and stored in `weights.json`, turns them into a 0..1 score. An LLM
-judge may be added; it is asked only about borderline sentences, where it can change the verdict.
+comes to a window of the cited source, and hard lexical checks (figures, names, negation, opposites,
+words the source never uses). A logistic combination of these few features, fitted on SummEdits by
+`evaluation/hallucination.py` and stored in `weights.json`, turns them into a 0..1 score. A figure
+or name the cited source lacks also vetoes the claim outright: that is the error that hurts most in a
+company answer, and on SummEdits the veto costs nothing over the fitted score. Negation and
+opposites stay soft (strong features): as vetoes they cost accuracy, because the nearest sentence is
+not always the one the claim paraphrases. An LLM judge may be added; it is asked only about
+borderline sentences, where it can change the verdict.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from serving.llm import LLMClient
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 VETO_FACTOR = 0.9  # a vetoed claim scores at most this share of the threshold
-FEATURES = ("similarity", "missing_numbers", "missing_names", "negation_mismatch", "novel_fraction")
+FEATURES = (
+    "similarity", "missing_figures", "missing_names", "negation_mismatch", "opposites", "novel_fraction",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,12 @@ class Combiner:
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE) -> Combiner:
         data = json.loads(path.read_text())
+        missing = [f for f in FEATURES if f not in data["weights"]]
+        if missing:
+            raise ValueError(
+                f"{path} has no weight for {', '.join(missing)}: refit it with "
+                "`python -m evaluation.hallucination --fit-weights`"
+            )
         return cls(tuple(float(data["weights"][f]) for f in FEATURES), float(data["bias"]),
                    float(data["threshold"]))  # fmt: skip
 
@@ -82,9 +94,10 @@ def feature_vector(similarity: float, lexical: LexicalFindings) -> tuple[float, 
     """The combiner's inputs, in FEATURES order; counts are capped so one long list cannot dominate."""
     return (
         similarity,
-        float(min(len(lexical.missing_numbers), 2)),
+        float(min(len(lexical.missing_figures), 2)),
         float(min(len(lexical.missing_names), 2)),
         float(lexical.negation_mismatch),
+        float(bool(lexical.opposed)),
         lexical.novel_fraction,
     )
 
@@ -102,7 +115,7 @@ class GroundednessChecker:
     ) -> None:
         """`threshold` overrides the fitted one; the judge is asked when a score falls in `judge_band`.
 
-        With `hard_veto`, a claim with a hard issue (number, name, negation) is never supported.
+        With `hard_veto`, a claim with a figure or name its source lacks is never supported.
         """
         self.hard_veto = hard_veto
         self.evidence = EvidenceFinder(embedder)
@@ -113,14 +126,14 @@ class GroundednessChecker:
 
     def features(self, claim: str, source: str) -> tuple[tuple[float, ...], LexicalFindings]:
         found = self.evidence.best(claim, source)
-        lexical = check_lexical(claim, source, evidence=found.sentence)
+        lexical = check_lexical(claim, source, evidence=found.sentence, region=found.region)
         return feature_vector(found.similarity, lexical), lexical
 
     def _support(self, claim: str, source: str) -> tuple[float, LexicalFindings, bool]:
         features, lexical = self.features(claim, source)
         score = self.combiner.score(features)
-        if self.hard_veto and lexical.issues:
-            # a number, name or negation the source contradicts is not outweighed by similar wording
+        if self.hard_veto and lexical.vetoes:
+            # a figure or name the source lacks is not outweighed by similar wording
             score = min(score, VETO_FACTOR * self.threshold)
         judged = False
         low, high = self.judge_band

