@@ -6,6 +6,7 @@ A subprocess, not an in-process model, so that Bron's code path is exactly the o
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,16 @@ from types import TracebackType
 import httpx
 
 from serving.errors import LLMStartError
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when Bron dies, even by SIGKILL, so no orphan keeps its memory."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _free_port() -> int:
@@ -73,7 +84,12 @@ class LocalLLMServer:
             "--n_threads", str(self.threads),
             "--n_ctx", str(self.context_tokens),
         ]  # fmt: skip
-        self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        self._proc = subprocess.Popen(
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
