@@ -9,8 +9,8 @@ Elasticsearch does the same with its own `dutch` and `english` analyzers.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
-from functools import lru_cache
 
 import snowballstemmer
 
@@ -174,9 +174,16 @@ def detect_language(text: str, default: str = "en") -> str:
     return default
 
 
-@lru_cache(maxsize=4)
+_local = threading.local()
+
+
 def _stemmer(language: str) -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("dutch" if language == "nl" else "english")
+    """One stemmer per thread and language: Snowball stemmers keep the word being stemmed on the
+    object, so sharing one between the bot's worker threads corrupts words mid-stem."""
+    cache: dict[str, snowballstemmer.stemmer] = _local.__dict__.setdefault("stemmers", {})
+    if language not in cache:
+        cache[language] = snowballstemmer.stemmer("dutch" if language == "nl" else "english")
+    return cache[language]
 
 
 _DOUBLE_VOWEL = re.compile(r"([aeou])\1")

@@ -31,3 +31,13 @@ def test_language_detection_dutch_and_english() -> None:
 def test_stemming_matches_plural_and_singular() -> None:
     assert set(analyze("vakantiedagen", "nl")) & set(analyze_query("vakantiedag"))
     assert set(analyze("claims", "en")) & set(analyze_query("claim"))
+
+
+def test_stemming_is_safe_from_many_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    text = "Medewerkers krijgen vijfentwintig vakantiedagen per kalenderjaar en vakantiegeld in mei. " * 20
+    expected = analyze(text, "nl")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: analyze(text, "nl"), range(64)))
+    assert all(r == expected for r in results)
