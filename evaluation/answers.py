@@ -141,11 +141,12 @@ def sample_cases(cases: list[Case], limit: int | None, seed: int = 13) -> list[C
     if limit is None:
         return cases
     rng = random.Random(seed)
-    out: list[Case] = []
+    groups = []
     for flag in (True, False):
         group = [c for c in cases if c.answerable is flag]
-        out.extend(rng.sample(group, min(limit, len(group))))
-    return out
+        groups.append(rng.sample(group, min(limit, len(group))))
+    # interleaved, so a run cut short is still balanced
+    return [c for pair in zip(*groups, strict=False) for c in pair]
 
 
 def run_cases(
