@@ -4,7 +4,9 @@ A small model asked about something the documents never mention ("the CEO's dog"
 question's words onto nearby evidence ("The CEO's dog is Sanne Veldhoven"). Each sentence may then look
 supported, yet a word the answer takes from the question is in no source. Such words are reported, the
 answer is flagged for review and the reader is told. Only sources in the question's language are
-compared, since a lexical test says nothing across languages.
+compared, since a lexical test says nothing across languages; the pipeline then keeps only words that no
+permitted document uses at all, so a paraphrase ("at least 14 characters" for "minimum length") is
+rarely reported.
 """
 
 from __future__ import annotations
