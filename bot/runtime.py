@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from bot.settings import Settings
 from feedback.migrate import upgrade
 from feedback.spool import Spool, SpoolReplayer, replay_spool, spool_path
@@ -55,11 +57,9 @@ def build_backend(settings: Settings, embedder: Embedder) -> SearchBackend:
     return SQLiteBackend(settings.index_path, dim=embedder.dim)
 
 
-def build_checker(settings: Settings, embedder: Embedder, llm: LLMClient | None) -> GroundingChecker | None:
-    try:
-        from serving.grounding import GroundednessChecker
-    except ImportError:
-        return None
+def build_checker(settings: Settings, embedder: Embedder, llm: LLMClient | None) -> GroundingChecker:
+    from serving.grounding import GroundednessChecker
+
     return GroundednessChecker(embedder=embedder, judge=llm if settings.serving.llm_judge else None)
 
 
@@ -68,6 +68,17 @@ def open_store(settings: Settings, *, migrate: bool = True) -> FeedbackStore:
     if migrate:
         upgrade(settings.store_url)
     return FeedbackStore(settings.store_url)
+
+
+@contextmanager
+def store_session(settings: Settings) -> Iterator[Session]:
+    """For one-shot commands: open the store, run one transaction, close it again."""
+    store = open_store(settings)
+    try:
+        with store.session() as session:
+            yield session
+    finally:
+        store.close()
 
 
 @contextmanager

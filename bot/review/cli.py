@@ -43,9 +43,13 @@ def _print_flag(flag: FlagView, *, full: bool) -> None:
         console.print(f"  [red]⚠ unsupported:[/red] {escape(s)}")
     for src in flag.sources:
         mark = " [green](cited)[/green]" if src.cited else ""
-        console.print(f"  [{src.number}] {escape(src.title)} › {escape(src.heading)} ({escape(src.doc_id)}){mark}")
+        console.print(
+            f"  [{src.number}] {escape(src.title)} › {escape(src.heading)} ({escape(src.doc_id)}){mark}"
+        )
     for fb in flag.feedback:
-        console.print(f"  {fb.vote} by {fb.user or '?'}: {escape(fb.reason or '')} {escape(fb.comment or '')}")
+        console.print(
+            f"  {fb.vote} by {fb.user or '?'}: {escape(fb.reason or '')} {escape(fb.comment or '')}"
+        )
     for r in flag.reviews:
         console.print(f"  review: {r.verdict} by {escape(r.reviewer)}"
                       + (f": {escape(r.corrected_answer)}" if r.corrected_answer else ""))  # fmt: skip
@@ -58,17 +62,12 @@ def list_command(
 ) -> None:
     """List flagged answers (open ones by default)."""
     from bot.cli import friendly_errors
-    from bot.runtime import open_store
+    from bot.runtime import store_session
     from feedback.review import list_flags
 
     settings = _settings()
-    with friendly_errors():
-        store = open_store(settings)
-        try:
-            with store.session() as session:
-                flags = list_flags(session, status=None if status == "all" else status, limit=limit)
-        finally:
-            store.close()
+    with friendly_errors(), store_session(settings) as session:
+        flags = list_flags(session, status=None if status == "all" else status, limit=limit)
     if not flags:
         err.print("no flags")
     for flag in flags:
@@ -79,17 +78,12 @@ def list_command(
 def show_command(flag_id: Annotated[int, typer.Argument(help="The flag's number.")]) -> None:
     """Show one flag: question, answer, unsupported sentences, sources, feedback and reviews."""
     from bot.cli import friendly_errors
-    from bot.runtime import open_store
+    from bot.runtime import store_session
     from feedback.review import get_flag
 
     settings = _settings()
-    with friendly_errors():
-        store = open_store(settings)
-        try:
-            with store.session() as session:
-                flag = get_flag(session, flag_id)
-        finally:
-            store.close()
+    with friendly_errors(), store_session(settings) as session:
+        flag = get_flag(session, flag_id)
     _print_flag(flag, full=True)
 
 
@@ -108,20 +102,15 @@ def resolve_command(
     import getpass
 
     from bot.cli import friendly_errors
-    from bot.runtime import open_store
+    from bot.runtime import store_session
     from feedback.review import resolve_flag
 
     settings = _settings()
-    with friendly_errors():
-        store = open_store(settings)
-        try:
-            with store.session() as session:
-                resolve_flag(
-                    session, flag_id, verdict=verdict, reviewer=reviewer or getpass.getuser(),
-                    corrected_answer=corrected_answer, expected_sources=expected_source or [], note=note,
-                )  # fmt: skip
-        finally:
-            store.close()
+    with friendly_errors(), store_session(settings) as session:
+        resolve_flag(
+            session, flag_id, verdict=verdict, reviewer=reviewer or getpass.getuser(),
+            corrected_answer=corrected_answer, expected_sources=expected_source or [], note=note,
+        )  # fmt: skip
     err.print(f"flag #{flag_id} resolved: {verdict}")
 
 
@@ -132,39 +121,33 @@ def export_eval(
 ) -> None:
     """Write reviewed answers as a regression set for `bron eval answers` (JSONL)."""
     from bot.cli import friendly_errors
-    from bot.runtime import open_store
+    from bot.runtime import store_session
     from feedback.exports import eval_cases, reviewed_cases, write_eval_set
 
     settings = _settings()
     with friendly_errors():
-        store = open_store(settings)
-        try:
-            with store.session() as session:
-                cases = eval_cases(reviewed_cases(session))
-        finally:
-            store.close()
+        with store_session(settings) as session:
+            cases = eval_cases(reviewed_cases(session))
         n = write_eval_set(out, cases)
     err.print(f"{n} case(s) written to {out}")
 
 
 def export_sft(
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")] = Path("finetune/sft.jsonl"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")] = Path(
+        "finetune/sft.jsonl"
+    ),
 ) -> None:
     """Write corrected answers with their sources as chat-format fine-tuning data (JSONL)."""
     from bot.cli import friendly_errors
     from bot.review.sft import SftReport, sft_examples
-    from bot.runtime import build_backend, build_embedder, open_store
+    from bot.runtime import build_backend, build_embedder, store_session
     from feedback.exports import reviewed_cases, write_jsonl
 
     settings = _settings()
     report = SftReport()
     with friendly_errors():
-        store = open_store(settings)
-        try:
-            with store.session() as session:
-                cases = reviewed_cases(session)
-        finally:
-            store.close()
+        with store_session(settings) as session:
+            cases = reviewed_cases(session)
         backend = build_backend(settings, build_embedder(settings))
         try:
             examples = sft_examples(
