@@ -76,7 +76,7 @@ def to_json(result: AskResult) -> dict[str, Any]:
 
 def chat_loop(runtime: Runtime, console: Console, *, user: str = "local-user") -> None:
     """Read questions until EOF or /quit; `/down [reason]` and `/up` rate the last answer."""
-    console.print("[bold]Bron[/bold] — ask about the documents. Commands: /up, /down [reason], /quit")
+    console.print("[bold]Bron[/bold] — ask about the documents. Commands: /up, /down \\[reason], /quit")
     history: list[tuple[str, str]] = []
     last: AskResult | None = None
     while True:
