@@ -114,6 +114,7 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
             top_k=r.top_k,
             context_tokens=s.context_tokens,
             min_dense_score=s.min_dense_score,
+            cross_language_margin=s.cross_language_margin,
             min_sources=s.min_sources,
         )
         yield Runtime(

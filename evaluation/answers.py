@@ -134,6 +134,13 @@ class Outcome:
     cited_docs: list[str]
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    evidence: float | None = None
+    declined_before_generation: bool = False
+
+
+def half_of(case_id: str) -> str:
+    """A fixed two-way split by id: thresholds are chosen on "tune" and reported on "report"."""
+    return "tune" if int(hashlib.sha1(case_id.encode()).hexdigest(), 16) % 2 == 0 else "report"
 
 
 def sample_cases(cases: list[Case], limit: int | None, seed: int = 13) -> list[Case]:
@@ -164,7 +171,10 @@ def run_cases(
             yield Outcome(case, "", True, [], error=f"{type(exc).__name__}: {exc}")
             continue
         cited = [] if a.abstained else [c.chunk.doc_id for c in a.citations]
-        yield Outcome(case, a.text, a.abstained, cited, dict(a.timings_ms))
+        yield Outcome(
+            case, a.text, a.abstained, cited, dict(a.timings_ms), evidence=a.evidence,
+            declined_before_generation=a.abstained and a.model is None,
+        )  # fmt: skip
 
 
 def mean(values: list[float]) -> float | None:
@@ -219,7 +229,8 @@ def ask_all(
                         "id": outcome.case.case_id, "answerable": outcome.case.answerable,
                         "question": outcome.case.question, "answer": outcome.answer,
                         "abstained": outcome.abstained, "cited_gold": bool(set(outcome.cited_docs) & set(outcome.case.gold_docs)),
-                        "timings_ms": outcome.timings_ms, "error": outcome.error,
+                        "timings_ms": outcome.timings_ms, "error": outcome.error, "evidence": outcome.evidence,
+                        "declined_before_generation": outcome.declined_before_generation,
                     }, ensure_ascii=False) + "\n")  # fmt: skip
             progress.update(task, advance=1)
     return outcomes

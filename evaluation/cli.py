@@ -6,7 +6,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -84,6 +84,9 @@ def answers_command(
     limit: Annotated[
         int | None, typer.Option(help="ask a fixed random sample of N answerable + N unanswerable")
     ] = None,
+    half: Annotated[
+        str, typer.Option(help="CLAPnq questions to ask: report (held out from tuning), tune, or all")
+    ] = "report",
     out: Annotated[
         Path | None, typer.Option(help="write JSON results here (and per-question lines beside it)")
     ] = None,
@@ -95,7 +98,7 @@ def answers_command(
     """
     from bot.runtime import open_runtime
     from bot.settings import load_settings
-    from evaluation.answers import ask_all, load_clapnq, load_regression, sample_cases, summarise
+    from evaluation.answers import ask_all, half_of, load_clapnq, load_regression, sample_cases, summarise
     from evaluation.retrieval import index_corpus
 
     if (clapnq is None) == (regression is None):
@@ -107,6 +110,8 @@ def answers_command(
         if clapnq is not None:
             docs, cases = load_clapnq(clapnq)
             index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
+            if half != "all":
+                cases = [c for c in cases if half_of(c.case_id) == half]
         else:
             assert regression is not None
             cases = load_regression(regression)
@@ -139,6 +144,52 @@ def answers_command(
     summary["command"] = _command_line()
     console.print(f"reproduce: {summary['command']}")
     _write(out, summary)
+
+
+@eval_app.command("abstention")
+def abstention_command(
+    clapnq: Annotated[Path, typer.Option(help="folder with clapnq_dev_*.jsonl")] = Path(
+        "../shared/data/clapnq_dev"
+    ),
+    out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
+) -> None:
+    """Choose the evidence bar below which Bron declines, on CLAPnq's tune half; report it on the other half."""
+    from bot.runtime import open_runtime
+    from bot.settings import load_settings
+    from evaluation.abstention import collect_evidence, summarise_bar
+    from evaluation.answers import load_clapnq
+    from evaluation.retrieval import index_corpus
+
+    settings = load_settings()
+    settings = settings.model_copy(update={"data_dir": settings.data_dir / "bench" / "clapnq"})
+    with open_runtime(settings, with_llm=False) as runtime:
+        docs, cases = load_clapnq(clapnq)
+        index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
+        evidence = collect_evidence(
+            cases, runtime.retriever, top_k=runtime.policy.top_k, margin=runtime.policy.cross_language_margin
+        )
+        report = summarise_bar(evidence, current_bar=runtime.policy.min_dense_score)
+    table = Table(title=f"Evidence bar chosen on the tune half: {report['chosen_bar']}")
+    for col in (
+        "half",
+        "questions",
+        "AUC",
+        "answered",
+        "declined",
+        "answered (current bar)",
+        "declined (current bar)",
+    ):
+        table.add_column(col, justify="right")
+    for half in ("tune", "report"):
+        r: dict[str, Any] = report[half]  # type: ignore[assignment]
+        now = r["with_current_bar"]
+        table.add_row(half, str(r["questions"]), f"{r['auc']:.3f}", f"{r['answered_share']:.3f}",
+                      f"{r['declined_share']:.3f}", f"{now['answered_share']:.3f}", f"{now['declined_share']:.3f}")  # fmt: skip
+    console.print(table)
+    console.print(f"current bar (serving.min_dense_score): {report['current_bar']}")
+    report["command"] = _command_line()
+    console.print(f"reproduce: {report['command']}")
+    _write(out, report)
 
 
 @eval_app.command("hallucination")

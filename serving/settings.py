@@ -28,7 +28,9 @@ class ServingSettings(BaseModel):
     temperature: float = 0.1
     context_tokens: int = 1400
     local: LocalServerSettings = LocalServerSettings()
-    min_dense_score: float = 0.80
+    # chosen on CLAPnq's tuning half by `bron eval abstention` (bench/answers/abstention.json)
+    min_dense_score: float = 0.8675
+    cross_language_margin: float = 0.03
     min_sources: int = 1
     llm_judge: bool = False
 

@@ -1,0 +1,37 @@
+"""Choosing the evidence bar on the tune half, reporting it on the other."""
+
+from evaluation.abstention import Evidence, auc, choose_bar, rates, summarise_bar
+from evaluation.answers import half_of
+
+
+def _ev(scores: list[float], answerable: bool, half: str = "tune") -> list[Evidence]:
+    return [Evidence(answerable=answerable, half=half, score=s) for s in scores]
+
+
+def test_the_bar_separates_the_two_kinds_and_prefers_answering_on_a_tie() -> None:
+    evidence = _ev([0.90, 0.88, 0.87], True) + _ev([0.80, 0.82, 0.86], False)
+    bar = choose_bar(evidence)
+    assert 0.86 < bar <= 0.87
+    assert rates(evidence, bar) == (1.0, 1.0)
+    assert auc(evidence) == 1.0
+
+
+def test_overlap_costs_one_side() -> None:
+    evidence = _ev([0.90, 0.84], True) + _ev([0.85, 0.80], False)
+    answered, declined = rates(evidence, choose_bar(evidence))
+    assert answered + declined == 1.5
+    assert auc(evidence) == 0.75
+
+
+def test_the_report_half_is_scored_with_the_tune_half_bar() -> None:
+    evidence = _ev([0.90, 0.88], True) + _ev([0.80, 0.82], False)
+    evidence += _ev([0.81], True, "report") + _ev([0.70], False, "report")
+    out = summarise_bar(evidence, current_bar=0.5)
+    assert out["report"]["answered_share"] == 0.0  # type: ignore[index]
+    assert out["report"]["with_current_bar"]["answered_share"] == 1.0  # type: ignore[index]
+
+
+def test_the_split_is_fixed_and_roughly_even() -> None:
+    halves = [half_of(str(i)) for i in range(1000)]
+    assert halves == [half_of(str(i)) for i in range(1000)]
+    assert 400 < halves.count("tune") < 600

@@ -1,0 +1,28 @@
+"""The evidence bar: Bron declines before generating when no chunk is close enough to the question."""
+
+from retrieval.types import Chunk, Hit
+from serving.answer import AnswerPolicy, evidence_is_weak, evidence_score
+
+
+def _hit(dense: float | None, language: str = "en") -> Hit:
+    chunk = Chunk(chunk_id="c", doc_id="d", title="t", heading_path=(), text="x", source="s", language=language)
+    return Hit(chunk=chunk, score=0.1, rank=1, scores={} if dense is None else {"dense": dense})
+
+
+def test_weak_below_the_bar_and_strong_at_it() -> None:
+    policy = AnswerPolicy(min_dense_score=0.8675, cross_language_margin=0.03)
+    assert evidence_is_weak([_hit(0.84), _hit(0.85)], policy, "en")
+    assert not evidence_is_weak([_hit(0.84), _hit(0.8675)], policy, "en")
+    assert evidence_is_weak([], policy, "en")
+
+
+def test_a_chunk_in_the_other_language_gets_the_margin() -> None:
+    policy = AnswerPolicy(min_dense_score=0.8675, cross_language_margin=0.03)
+    assert evidence_score([_hit(0.84, "nl")], "en", cross_language_margin=0.03) == 0.84 + 0.03
+    assert not evidence_is_weak([_hit(0.84, "nl")], policy, "en")
+    assert evidence_is_weak([_hit(0.84, "en")], policy, "en")
+
+
+def test_bm25_only_hits_are_not_judged_by_the_dense_bar() -> None:
+    assert evidence_score([_hit(None)], "en", cross_language_margin=0.0) is None
+    assert not evidence_is_weak([_hit(None)], AnswerPolicy(), "en")
