@@ -6,12 +6,18 @@ with on-topic passages that lack the answer, the hard case for such a bar. The b
 that best separates the two kinds (Youden's J: answered share of answerable plus declined share of
 unanswerable) on the "tune" half; it is reported on the "report" half. No LLM is involved, so this
 runs in minutes; `bron eval answers --half report` then measures the whole pipeline with that bar.
+
+The model also declines by itself (no answer, or nothing it says is supported), so the best bar for
+the whole pipeline is lower than the best bar for retrieval alone. Given the per-question log of an
+end-to-end run on the tune half made with a low bar, the bar is chosen for the whole pipeline instead.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from evaluation.answers import Case, half_of
 from retrieval.analysis import detect_language
@@ -24,6 +30,25 @@ class Evidence:
     answerable: bool
     half: str
     score: float
+    declined_later: bool = False  # known only from an end-to-end run: the pipeline declined after generating
+
+
+def evidence_from_log(path: Path) -> tuple[list[Evidence], float]:
+    """Evidence from `bron eval answers` per-question lines, run with a low bar so most questions reached
+    the model; returns it with the lowest bar that the run can judge (no question above it was cut)."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("evidence") is not None and not r.get("error")]
+    generated = [r["evidence"] for r in rows if not r["declined_before_generation"]]
+    evidence = [
+        Evidence(
+            answerable=r["answerable"],
+            half=half_of(r["id"]),
+            score=r["evidence"],
+            declined_later=r["abstained"] and not r["declined_before_generation"],
+        )
+        for r in rows
+    ]
+    return evidence, min(generated, default=0.0)
 
 
 def collect_evidence(
@@ -39,8 +64,8 @@ def collect_evidence(
 
 def rates(evidence: Sequence[Evidence], bar: float) -> tuple[float, float]:
     """(answered share of answerable, declined share of unanswerable) with the bar at `bar`."""
-    pos = [e.score >= bar for e in evidence if e.answerable]
-    neg = [e.score < bar for e in evidence if not e.answerable]
+    pos = [e.score >= bar and not e.declined_later for e in evidence if e.answerable]
+    neg = [e.score < bar or e.declined_later for e in evidence if not e.answerable]
     return sum(pos) / max(1, len(pos)), sum(neg) / max(1, len(neg))
 
 
@@ -61,11 +86,13 @@ def auc(evidence: Sequence[Evidence]) -> float:
     return sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg) / (len(pos) * len(neg))
 
 
-def summarise_bar(evidence: Sequence[Evidence], *, current_bar: float) -> dict[str, object]:
-    bar = choose_bar([e for e in evidence if e.half == "tune"])
+def summarise_bar(evidence: Sequence[Evidence], *, current_bar: float, lo: float = 0.70) -> dict[str, object]:
+    bar = choose_bar([e for e in evidence if e.half == "tune"], lo=lo)
     out: dict[str, object] = {"chosen_bar": bar, "current_bar": current_bar}
     for half in ("tune", "report"):
         part = [e for e in evidence if e.half == half]
+        if not part:
+            continue
         answered, declined = rates(part, bar)
         now_answered, now_declined = rates(part, current_bar)
         out[half] = {

@@ -151,24 +151,37 @@ def abstention_command(
     clapnq: Annotated[Path, typer.Option(help="folder with clapnq_dev_*.jsonl")] = Path(
         "../shared/data/clapnq_dev"
     ),
+    answers_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="per-question log of `bron eval answers --half tune` run with a low bar: choose for the whole pipeline"
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
 ) -> None:
     """Choose the evidence bar below which Bron declines, on CLAPnq's tune half; report it on the other half."""
     from bot.runtime import open_runtime
     from bot.settings import load_settings
-    from evaluation.abstention import collect_evidence, summarise_bar
+    from evaluation.abstention import collect_evidence, evidence_from_log, summarise_bar
     from evaluation.answers import load_clapnq
     from evaluation.retrieval import index_corpus
 
     settings = load_settings()
-    settings = settings.model_copy(update={"data_dir": settings.data_dir / "bench" / "clapnq"})
-    with open_runtime(settings, with_llm=False) as runtime:
-        docs, cases = load_clapnq(clapnq)
-        index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
-        evidence = collect_evidence(
-            cases, runtime.retriever, top_k=runtime.policy.top_k, margin=runtime.policy.cross_language_margin
-        )
-        report = summarise_bar(evidence, current_bar=runtime.policy.min_dense_score)
+    if answers_log is not None:
+        evidence, lowest = evidence_from_log(answers_log)
+        report = summarise_bar(evidence, current_bar=settings.serving.min_dense_score, lo=lowest)
+    else:
+        settings = settings.model_copy(update={"data_dir": settings.data_dir / "bench" / "clapnq"})
+        with open_runtime(settings, with_llm=False) as runtime:
+            docs, cases = load_clapnq(clapnq)
+            index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
+            evidence = collect_evidence(
+                cases,
+                runtime.retriever,
+                top_k=runtime.policy.top_k,
+                margin=runtime.policy.cross_language_margin,
+            )
+        report = summarise_bar(evidence, current_bar=settings.serving.min_dense_score)
     table = Table(title=f"Evidence bar chosen on the tune half: {report['chosen_bar']}")
     for col in (
         "half",
@@ -181,6 +194,8 @@ def abstention_command(
     ):
         table.add_column(col, justify="right")
     for half in ("tune", "report"):
+        if half not in report:
+            continue
         r: dict[str, Any] = report[half]  # type: ignore[assignment]
         now = r["with_current_bar"]
         table.add_row(half, str(r["questions"]), f"{r['auc']:.3f}", f"{r['answered_share']:.3f}",

@@ -1,6 +1,9 @@
 """Choosing the evidence bar on the tune half, reporting it on the other."""
 
-from evaluation.abstention import Evidence, auc, choose_bar, rates, summarise_bar
+import json
+from pathlib import Path
+
+from evaluation.abstention import Evidence, auc, choose_bar, evidence_from_log, rates, summarise_bar
 from evaluation.answers import half_of
 
 
@@ -35,3 +38,63 @@ def test_the_split_is_fixed_and_roughly_even() -> None:
     halves = [half_of(str(i)) for i in range(1000)]
     assert halves == [half_of(str(i)) for i in range(1000)]
     assert 400 < halves.count("tune") < 600
+
+
+def test_an_end_to_end_log_lowers_the_bar_when_the_model_declines_by_itself(tmp_path: Path) -> None:
+    # the model itself declined the two unanswerable questions with strong evidence, so the whole
+    # pipeline can afford a lower bar than retrieval alone suggests
+    ids = [i for i in map(str, range(200)) if half_of(i) == "tune"][:6]
+    lines = [
+        {
+            "id": ids[0],
+            "answerable": True,
+            "evidence": 0.90,
+            "abstained": False,
+            "declined_before_generation": False,
+        },
+        {
+            "id": ids[1],
+            "answerable": True,
+            "evidence": 0.85,
+            "abstained": False,
+            "declined_before_generation": False,
+        },
+        {
+            "id": ids[2],
+            "answerable": False,
+            "evidence": 0.88,
+            "abstained": True,
+            "declined_before_generation": False,
+        },
+        {
+            "id": ids[3],
+            "answerable": False,
+            "evidence": 0.86,
+            "abstained": True,
+            "declined_before_generation": False,
+        },
+        {
+            "id": ids[4],
+            "answerable": False,
+            "evidence": 0.83,
+            "abstained": False,
+            "declined_before_generation": False,
+        },
+        {
+            "id": ids[5],
+            "answerable": False,
+            "evidence": 0.75,
+            "abstained": True,
+            "declined_before_generation": True,
+        },
+    ]
+    log = tmp_path / "run.answers.jsonl"
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    evidence, lowest = evidence_from_log(log)
+    assert lowest == 0.83
+    assert [e.declined_later for e in evidence] == [False, False, True, True, False, False]
+    bar = choose_bar(evidence, lo=lowest)
+    assert 0.83 < bar <= 0.85
+    assert rates(evidence, bar) == (1.0, 1.0)
+    retrieval_only = [Evidence(e.answerable, e.half, e.score) for e in evidence]
+    assert sum(rates(retrieval_only, choose_bar(retrieval_only, lo=lowest))) == 1.5
