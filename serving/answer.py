@@ -118,7 +118,9 @@ def answer_question(
         raise EmptyQuestionError("ask a question: the text was empty")
     start = time.perf_counter()
     language = detect_language(question)
-    result = retriever.search(question, k=policy.top_k, filters=filters)
+    # a follow-up ("and from age 55?") often names its topic only in the question before it
+    search_text = f"{history[-1][0]}\n{question}" if history else question
+    result = retriever.search(search_text, k=policy.top_k, filters=filters)
     timings = dict(result.timings_ms)
     timings["retrieve_ms"] = (time.perf_counter() - start) * 1000
     hits = result.hits

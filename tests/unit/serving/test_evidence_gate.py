@@ -1,11 +1,14 @@
 """The evidence bar: Bron declines before generating when no chunk is close enough to the question."""
 
+from retrieval.hybrid import SearchResult
 from retrieval.types import Chunk, Hit
-from serving.answer import AnswerPolicy, evidence_is_weak, evidence_score
+from serving.answer import AnswerPolicy, answer_question, evidence_is_weak, evidence_score
 
 
 def _hit(dense: float | None, language: str = "en") -> Hit:
-    chunk = Chunk(chunk_id="c", doc_id="d", title="t", heading_path=(), text="x", source="s", language=language)
+    chunk = Chunk(
+        chunk_id="c", doc_id="d", title="t", heading_path=(), text="x", source="s", language=language
+    )
     return Hit(chunk=chunk, score=0.1, rank=1, scores={} if dense is None else {"dense": dense})
 
 
@@ -26,3 +29,28 @@ def test_a_chunk_in_the_other_language_gets_the_margin() -> None:
 def test_bm25_only_hits_are_not_judged_by_the_dense_bar() -> None:
     assert evidence_score([_hit(None)], "en", cross_language_margin=0.0) is None
     assert not evidence_is_weak([_hit(None)], AnswerPolicy(), "en")
+
+
+class _RecordingRetriever:
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def search(self, query: str, **_: object) -> SearchResult:
+        self.queries.append(query)
+        return SearchResult(hits=[])
+
+
+def test_a_follow_up_is_searched_with_the_question_before_it() -> None:
+    retriever = _RecordingRetriever()
+    history = [("How many vacation days do I get?", "25 days [1].")]
+    answer = answer_question(
+        "And from age 55?",
+        retriever=retriever,
+        llm=None,
+        policy=AnswerPolicy(),
+        history=history,  # type: ignore[arg-type]
+    )
+    assert retriever.queries == ["How many vacation days do I get?\nAnd from age 55?"]
+    assert answer.abstained and answer.model is None
+    answer_question("And from age 55?", retriever=retriever, llm=None, policy=AnswerPolicy())  # type: ignore[arg-type]
+    assert retriever.queries[-1] == "And from age 55?"
