@@ -204,6 +204,11 @@ def summarise(outcomes: list[Outcome]) -> dict[str, object]:
         "token_f1_answered": mean([token_f1(o.answer, o.case.gold_answer) for o in answered]),
         "rouge_l_answered": mean([rouge_l(o.answer, o.case.gold_answer) for o in answered]),
         "declined_share": share(sum(o.abstained for o in unanswerable), len(unanswerable)),
+        # how each kind was declined: by the evidence bar before generating, or after it
+        "declined_before_generation": {
+            "answerable": share(sum(o.declined_before_generation for o in answerable), len(answerable)),
+            "unanswerable": share(sum(o.declined_before_generation for o in unanswerable), len(unanswerable)),
+        },
         "errors": sum(o.error is not None for o in outcomes),
         "latency_ms": latency,
     }
