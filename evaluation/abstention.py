@@ -15,6 +15,7 @@ end-to-end run on the tune half made with a low bar, the bar is chosen for the w
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,8 @@ def choose_bar(
     evidence: Sequence[Evidence], *, lo: float = 0.70, hi: float = 0.95, step: float = 0.0025
 ) -> float:
     """The bar with the highest answered + declined share; on a tie the lower bar, which answers more."""
-    bars = [round(lo + i * step, 4) for i in range(round((hi - lo) / step) + 1)]
+    start = math.floor(lo / step + 1e-9) * step  # bars on a fixed grid, whatever the lowest one
+    bars = [round(start + i * step, 4) for i in range(round((hi - start) / step) + 1)]
     return max(bars, key=lambda bar: (round(sum(rates(evidence, bar)), 9), -bar))
 
 

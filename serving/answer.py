@@ -45,7 +45,7 @@ class Citation:
 class AnswerPolicy:
     top_k: int = 6
     context_tokens: int = 1400
-    min_dense_score: float = 0.8675
+    min_dense_score: float = 0.8625
     cross_language_margin: float = 0.03
     min_sources: int = 1
 
