@@ -42,9 +42,9 @@ def test_attribution_openings_are_dropped_in_both_languages() -> None:
 
 def test_question_topic_missing_from_sources_is_reported() -> None:
     sources = [("Sanne Veldhoven has been our CEO since 2019.", "en")]
-    assert uncovered_terms("What is the name of the CEO's dog?", "The CEO's dog is Sanne Veldhoven.", sources) == [
-        "dog"
-    ]
+    assert uncovered_terms(
+        "What is the name of the CEO's dog?", "The CEO's dog is Sanne Veldhoven.", sources
+    ) == ["dog"]
     good = [("Medewerkers krijgen 25 vakantiedagen per jaar.", "nl")]
     assert uncovered_terms("Hoeveel vakantiedagen krijg ik?", "Je krijgt 25 vakantiedagen.", good) == []
     # across languages a lexical test says nothing, so it stays silent
