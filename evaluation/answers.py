@@ -136,6 +136,7 @@ class Outcome:
     error: str | None = None
     evidence: float | None = None
     declined_before_generation: bool = False
+    unsupported_draft: str | None = None  # what the model wrote when the checker then declined it
 
 
 def half_of(case_id: str) -> str:
@@ -173,7 +174,7 @@ def run_cases(
         cited = [] if a.abstained else [c.chunk.doc_id for c in a.citations]
         yield Outcome(
             case, a.text, a.abstained, cited, dict(a.timings_ms), evidence=a.evidence,
-            declined_before_generation=a.abstained and a.model is None,
+            declined_before_generation=a.abstained and a.model is None, unsupported_draft=a.unsupported_draft,
         )  # fmt: skip
 
 
@@ -236,6 +237,7 @@ def ask_all(
                         "abstained": outcome.abstained, "cited_gold": bool(set(outcome.cited_docs) & set(outcome.case.gold_docs)),
                         "timings_ms": outcome.timings_ms, "error": outcome.error, "evidence": outcome.evidence,
                         "declined_before_generation": outcome.declined_before_generation,
+                        "unsupported_draft": outcome.unsupported_draft,
                     }, ensure_ascii=False) + "\n")  # fmt: skip
             progress.update(task, advance=1)
     return outcomes
