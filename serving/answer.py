@@ -90,16 +90,13 @@ def evidence_score(hits: list[Hit], language: str, *, cross_language_margin: flo
     return max(dense) if dense else None
 
 
-def evidence_is_weak(hits: list[Hit], policy: AnswerPolicy, language: str) -> bool:
-    """Too few hits, or none close enough to the question.
+def evidence_is_weak(n_hits: int, evidence: float | None, policy: AnswerPolicy) -> bool:
+    """Too few hits, or none close enough to the question (`evidence` from `evidence_score`).
 
     The bar is where answerable and unanswerable questions part best on a tuning half of CLAPnq
     (`bron eval abstention`); below it Bron shows the closest sources instead of guessing.
     """
-    if len(hits) < policy.min_sources:
-        return True
-    score = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin)
-    return score is not None and score < policy.min_dense_score
+    return n_hits < policy.min_sources or (evidence is not None and evidence < policy.min_dense_score)
 
 
 def answer_question(
@@ -126,7 +123,7 @@ def answer_question(
     hits = result.hits
     evidence = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin)
     decline = partial(_abstain, question, language, hits, timings, evidence=evidence)
-    if evidence_is_weak(hits, policy, language):
+    if evidence_is_weak(len(hits), evidence, policy):
         return decline(model=None)
     context = build_context(
         question, hits, language=language, token_budget=policy.context_tokens, history=history

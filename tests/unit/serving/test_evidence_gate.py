@@ -12,23 +12,28 @@ def _hit(dense: float | None, language: str = "en") -> Hit:
     return Hit(chunk=chunk, score=0.1, rank=1, scores={} if dense is None else {"dense": dense})
 
 
+def _weak(hits: list[Hit], policy: AnswerPolicy, language: str) -> bool:
+    evidence = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin)
+    return evidence_is_weak(len(hits), evidence, policy)
+
+
 def test_weak_below_the_bar_and_strong_at_it() -> None:
     policy = AnswerPolicy(min_dense_score=0.8675, cross_language_margin=0.03)
-    assert evidence_is_weak([_hit(0.84), _hit(0.85)], policy, "en")
-    assert not evidence_is_weak([_hit(0.84), _hit(0.8675)], policy, "en")
-    assert evidence_is_weak([], policy, "en")
+    assert _weak([_hit(0.84), _hit(0.85)], policy, "en")
+    assert not _weak([_hit(0.84), _hit(0.8675)], policy, "en")
+    assert _weak([], policy, "en")
 
 
 def test_a_chunk_in_the_other_language_gets_the_margin() -> None:
     policy = AnswerPolicy(min_dense_score=0.8675, cross_language_margin=0.03)
     assert evidence_score([_hit(0.84, "nl")], "en", cross_language_margin=0.03) == 0.84 + 0.03
-    assert not evidence_is_weak([_hit(0.84, "nl")], policy, "en")
-    assert evidence_is_weak([_hit(0.84, "en")], policy, "en")
+    assert not _weak([_hit(0.84, "nl")], policy, "en")
+    assert _weak([_hit(0.84, "en")], policy, "en")
 
 
 def test_bm25_only_hits_are_not_judged_by_the_dense_bar() -> None:
     assert evidence_score([_hit(None)], "en", cross_language_margin=0.0) is None
-    assert not evidence_is_weak([_hit(None)], AnswerPolicy(), "en")
+    assert not _weak([_hit(None)], AnswerPolicy(), "en")
 
 
 class _RecordingRetriever:
