@@ -6,11 +6,16 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+    from evaluation.answers import Case
 
 eval_app = typer.Typer(help="Benchmarks: retrieval, hallucination detection, end-to-end answers.")
 console = Console()
@@ -25,6 +30,21 @@ def _write(out: Path | None, payload: dict[str, object]) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {out}")
+
+
+def _clapnq_settings(settings: Settings) -> Settings:
+    """CLAPnq gets its own index and database beside the configured ones."""
+    return settings.model_copy(update={"data_dir": settings.data_dir / "bench" / "clapnq"})
+
+
+def _indexed_clapnq(runtime: Runtime, folder: Path) -> list[Case]:
+    """Index every CLAPnq passage not yet in the runtime's index; return all questions."""
+    from evaluation.answers import load_clapnq
+    from evaluation.retrieval import index_corpus
+
+    docs, cases = load_clapnq(folder)
+    index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
+    return cases
 
 
 @eval_app.command("retrieval")
@@ -98,18 +118,16 @@ def answers_command(
     """
     from bot.runtime import open_runtime
     from bot.settings import load_settings
-    from evaluation.answers import ask_all, half_of, load_clapnq, load_regression, sample_cases, summarise
-    from evaluation.retrieval import index_corpus
+    from evaluation.answers import ask_all, half_of, load_regression, sample_cases, summarise
 
     if (clapnq is None) == (regression is None):
         raise typer.BadParameter("give exactly one of --clapnq or --regression")
     settings = load_settings()
     if clapnq is not None:
-        settings = settings.model_copy(update={"data_dir": settings.data_dir / "bench" / "clapnq"})
+        settings = _clapnq_settings(settings)
     with open_runtime(settings) as runtime:
         if clapnq is not None:
-            docs, cases = load_clapnq(clapnq)
-            index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
+            cases = _indexed_clapnq(runtime, clapnq)
             if half != "all":
                 cases = [c for c in cases if half_of(c.case_id) == half]
         else:
@@ -163,18 +181,14 @@ def abstention_command(
     from bot.runtime import open_runtime
     from bot.settings import load_settings
     from evaluation.abstention import collect_evidence, evidence_from_log, summarise_bar
-    from evaluation.answers import load_clapnq
-    from evaluation.retrieval import index_corpus
 
     settings = load_settings()
     if answers_log is not None:
         evidence, lowest = evidence_from_log(answers_log)
         report = summarise_bar(evidence, current_bar=settings.serving.min_dense_score, lo=lowest)
     else:
-        settings = settings.model_copy(update={"data_dir": settings.data_dir / "bench" / "clapnq"})
-        with open_runtime(settings, with_llm=False) as runtime:
-            docs, cases = load_clapnq(clapnq)
-            index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
+        with open_runtime(_clapnq_settings(settings), with_llm=False) as runtime:
+            cases = _indexed_clapnq(runtime, clapnq)
             evidence = collect_evidence(
                 cases,
                 runtime.retriever,
