@@ -116,6 +116,7 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
             min_dense_score=s.min_dense_score,
             cross_language_margin=s.cross_language_margin,
             min_sources=s.min_sources,
+            source_margin=s.source_margin,
         )
         yield Runtime(
             settings=settings,

@@ -48,6 +48,8 @@ class AnswerPolicy:
     min_dense_score: float = 0.8625
     cross_language_margin: float = 0.03
     min_sources: int = 1
+    # a hit goes into the prompt only if its own evidence reaches the bar less this; None: every hit
+    source_margin: float | None = 0.0
 
 
 @dataclass
@@ -76,18 +78,42 @@ class EmptyQuestionError(ValueError):
     """Asked with nothing to answer."""
 
 
-def evidence_score(hits: list[Hit], language: str, *, cross_language_margin: float) -> float | None:
-    """Best cosine of the question and a retrieved chunk; None when no dense run took part.
+def hit_evidence(hit: Hit, language: str, *, cross_language_margin: float) -> float | None:
+    """The question-chunk cosine; None when the chunk came from BM25 alone.
 
     A chunk in the other language gets `cross_language_margin` added, since the embedder scores a
     translation lower than the same text.
     """
-    dense = [
-        h.scores["dense"] + (cross_language_margin if h.chunk.language not in ("", language) else 0.0)
-        for h in hits
-        if "dense" in h.scores
-    ]
+    if "dense" not in hit.scores:
+        return None
+    other_language = hit.chunk.language not in ("", language)
+    return hit.scores["dense"] + (cross_language_margin if other_language else 0.0)
+
+
+def evidence_score(hits: list[Hit], language: str, *, cross_language_margin: float) -> float | None:
+    """Best cosine of the question and a retrieved chunk; None when no dense run took part."""
+    scores = [hit_evidence(h, language, cross_language_margin=cross_language_margin) for h in hits]
+    dense = [s for s in scores if s is not None]
     return max(dense) if dense else None
+
+
+def prompt_sources(hits: list[Hit], language: str, policy: AnswerPolicy) -> list[Hit]:
+    """The hits the model reads: those whose own evidence is near the bar, in rank order.
+
+    A small model mixes whatever it is shown into its answer. On CLAPnq's tune half the gold passage
+    ranked first for 284 of 300 answerable questions, yet given five passages the 0.5B model wrote
+    "Sweet Frog is of Celtiberian origin", taken from a passage on the surname Segovia. A passage too
+    far from the question to pass the evidence bar would not have been answered from on its own, so
+    it is left out. Without dense scores (a BM25-only search) every hit stays.
+    """
+    if policy.source_margin is None:
+        return hits
+    floor = policy.min_dense_score - policy.source_margin
+    margin = policy.cross_language_margin
+    scored = [(h, hit_evidence(h, language, cross_language_margin=margin)) for h in hits]
+    if all(s is None for _, s in scored):
+        return hits
+    return [h for h, s in scored if s is not None and s >= floor]
 
 
 def evidence_is_weak(n_hits: int, evidence: float | None, policy: AnswerPolicy) -> bool:
@@ -126,7 +152,11 @@ def answer_question(
     if evidence_is_weak(len(hits), evidence, policy):
         return decline(model=None)
     context = build_context(
-        question, hits, language=language, token_budget=policy.context_tokens, history=history
+        question,
+        prompt_sources(hits, language, policy),
+        language=language,
+        token_budget=policy.context_tokens,
+        history=history,
     )
     completion = llm.chat(context.messages, on_token=on_token)
     timings["first_token_ms"] = completion.first_token_ms

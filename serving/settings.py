@@ -31,6 +31,8 @@ class ServingSettings(BaseModel):
     # chosen for the whole pipeline on CLAPnq's tune half: bench/answers/abstention-end-to-end.json
     min_dense_score: float = 0.8625
     cross_language_margin: float = 0.03
+    # sources below the evidence bar less this stay out of the prompt; unset: every retrieved source
+    source_margin: float | None = 0.0
     min_sources: int = 1
     llm_judge: bool = False
 

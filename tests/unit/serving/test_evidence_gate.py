@@ -2,12 +2,12 @@
 
 from retrieval.hybrid import SearchResult
 from retrieval.types import Chunk, Hit
-from serving.answer import AnswerPolicy, answer_question, evidence_is_weak, evidence_score
+from serving.answer import AnswerPolicy, answer_question, evidence_is_weak, evidence_score, prompt_sources
 
 
-def _hit(dense: float | None, language: str = "en") -> Hit:
+def _hit(dense: float | None, language: str = "en", chunk_id: str = "c") -> Hit:
     chunk = Chunk(
-        chunk_id="c", doc_id="d", title="t", heading_path=(), text="x", source="s", language=language
+        chunk_id=chunk_id, doc_id="d", title="t", heading_path=(), text="x", source="s", language=language
     )
     return Hit(chunk=chunk, score=0.1, rank=1, scores={} if dense is None else {"dense": dense})
 
@@ -34,6 +34,23 @@ def test_a_chunk_in_the_other_language_gets_the_margin() -> None:
 def test_bm25_only_hits_are_not_judged_by_the_dense_bar() -> None:
     assert evidence_score([_hit(None)], "en", cross_language_margin=0.0) is None
     assert not _weak([_hit(None)], AnswerPolicy(), "en")
+
+
+def test_only_sources_near_the_bar_reach_the_prompt() -> None:
+    hits = [
+        _hit(0.90, chunk_id="a"),
+        _hit(0.84, chunk_id="b"),
+        _hit(None, chunk_id="c"),
+        _hit(0.85, "nl", "d"),
+    ]
+    policy = AnswerPolicy(min_dense_score=0.87, cross_language_margin=0.03, source_margin=0.0)
+    assert [h.chunk.chunk_id for h in prompt_sources(hits, "en", policy)] == ["a", "d"]
+    wider = AnswerPolicy(min_dense_score=0.87, cross_language_margin=0.03, source_margin=0.04)
+    assert [h.chunk.chunk_id for h in prompt_sources(hits, "en", wider)] == ["a", "b", "d"]
+    every = AnswerPolicy(min_dense_score=0.87, source_margin=None)
+    assert prompt_sources(hits, "en", every) == hits
+    bm25_only = [_hit(None, chunk_id="x"), _hit(None, chunk_id="y")]
+    assert prompt_sources(bm25_only, "en", policy) == bm25_only
 
 
 class _RecordingRetriever:
