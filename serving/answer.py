@@ -16,7 +16,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.types import Chunk, Hit, SearchFilters
 from serving.answerability import uncovered_terms
 from serving.citations import renumber_citations
-from serving.context import build_context
+from serving.context import build_context, source_text
 from serving.llm import LLMClient, TokenCallback
 from serving.verification import clean_draft, rewrite_citations, strip_markers
 
@@ -167,7 +167,7 @@ def answer_question(
     report = None
     if checker is not None:
         t = time.perf_counter()
-        report = checker.check(raw, [h.chunk.text for h in context.sources])
+        report = checker.check(raw, [source_text(h.chunk) for h in context.sources])
         timings["grounding_ms"] = (time.perf_counter() - t) * 1000
         if report.sentences and all(not s.supported for s in report.sentences):
             return decline(model=completion.model, unsupported_draft=raw)

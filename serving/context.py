@@ -13,7 +13,7 @@ from importlib import resources
 
 from openai.types.chat import ChatCompletionMessageParam
 
-from retrieval.types import Hit
+from retrieval.types import Chunk, Hit
 
 LANGUAGE_NAMES = {"nl": "Dutch", "en": "English"}
 
@@ -28,6 +28,16 @@ def _prompt(name: str) -> str:
 
 def _neutralise(text: str) -> str:
     return text.replace("<", "‹").replace(">", "›")
+
+
+def source_text(chunk: Chunk) -> str:
+    """A source as the model reads it: title and section, then the text.
+
+    The groundedness check must read the same, or a name the model took from a title ("the Order of
+    Patrons of Husbandry") counts as invented.
+    """
+    lines = [chunk.title, chunk.heading if chunk.heading not in ("", chunk.title) else "", chunk.text]
+    return "\n".join(line for line in lines if line)
 
 
 @dataclass(frozen=True)

