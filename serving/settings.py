@@ -36,7 +36,7 @@ class ServingSettings(BaseModel):
     min_sources: int = 1
     llm_judge: bool = False
 
-    @field_validator("adapter", "llm_base_url", mode="before")
+    @field_validator("adapter", "llm_base_url", "source_margin", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """An empty environment variable means "not set", not a model called ''."""

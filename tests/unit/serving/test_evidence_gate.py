@@ -76,3 +76,10 @@ def test_a_follow_up_is_searched_with_the_question_before_it() -> None:
     assert answer.abstained and answer.model is None
     answer_question("And from age 55?", retriever=retriever, llm=None, policy=AnswerPolicy())  # type: ignore[arg-type]
     assert retriever.queries[-1] == "And from age 55?"
+
+
+def test_an_empty_source_margin_setting_means_every_source() -> None:
+    from serving.settings import ServingSettings
+
+    assert ServingSettings(source_margin="").source_margin is None  # type: ignore[arg-type]
+    assert ServingSettings().source_margin == 0.0
