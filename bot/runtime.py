@@ -100,6 +100,7 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
             backend,
             embedder,
             fusion=FusionConfig(
+                method=r.fusion,
                 rank_constant=r.rrf_rank_constant,
                 bm25_weight=r.bm25_weight,
                 dense_weight=r.dense_weight,

@@ -12,7 +12,7 @@ import math
 import statistics
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.progress import Progress
@@ -20,6 +20,7 @@ from rich.progress import Progress
 from retrieval.backend import SearchBackend
 from retrieval.chunking import chunk_document, embedding_text
 from retrieval.embedding import Embedder
+from retrieval.fusion import fused_scores
 from retrieval.hybrid import FusionConfig, HybridRetriever, Mode
 from retrieval.loaders import content_hash
 from retrieval.types import Document, Section
@@ -174,26 +175,31 @@ def _best_per_doc(pairs: Iterable[tuple[str, float]]) -> list[tuple[str, float]]
 
 
 def fuse_docs(runs: RunSet, qid: str, fusion: FusionConfig, depth: int = 100) -> list[str]:
-    scores: dict[str, float] = {}
-    for name, weight in (("bm25", fusion.bm25_weight), ("dense", fusion.dense_weight)):
-        for rank, (doc, _) in enumerate(getattr(runs, name)[qid][: fusion.candidates], start=1):
-            scores[doc] = scores.get(doc, 0.0) + weight / (fusion.rank_constant + rank)
+    scores = fused_scores(
+        {name: getattr(runs, name)[qid][: fusion.candidates] for name in ("bm25", "dense")},
+        method=fusion.method,
+        rank_constant=fusion.rank_constant,
+        weights={"bm25": fusion.bm25_weight, "dense": fusion.dense_weight},
+    )
     return sorted(scores, key=lambda d: -scores[d])[:depth]
 
 
-def tune_fusion(runs: RunSet, qrels: dict[str, dict[str, int]]) -> tuple[FusionConfig, float]:
-    """Grid search over the dense weight and rank constant on training queries (nDCG@10)."""
-    best = (FusionConfig(), -1.0)
-    for rank_constant in (10, 20, 40, 60, 100):
-        for dense_weight in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0):
-            cfg = FusionConfig(
-                rank_constant=rank_constant, bm25_weight=1.0, dense_weight=dense_weight, candidates=100
-            )
-            run = {q: fuse_docs(runs, q, cfg) for q in qrels if q in runs.bm25}
-            score = evaluate_run(run, qrels).ndcg10
-            if score > best[1]:
-                best = (cfg, score)
-    return best
+def fusion_grid() -> list[FusionConfig]:
+    """RRF over rank constant and dense weight, and z-score fusion over the dense weight."""
+    weights = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
+    rrf = [FusionConfig(rank_constant=k, dense_weight=w) for k in (10, 20, 40, 60, 100) for w in weights]
+    return rrf + [FusionConfig(method="zscore", dense_weight=w) for w in weights]
+
+
+def tune_fusion(
+    runs: RunSet, qrels: dict[str, dict[str, int]], grid: Sequence[FusionConfig]
+) -> list[tuple[FusionConfig, float]]:
+    """Every setting in `grid` with its nDCG@10 on training queries, best first (first listed on a tie)."""
+    scored = [
+        (cfg, evaluate_run({q: fuse_docs(runs, q, cfg) for q in qrels if q in runs.bm25}, qrels).ndcg10)
+        for cfg in grid
+    ]
+    return sorted(scored, key=lambda pair: -pair[1])
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -221,14 +227,20 @@ def run_benchmark(
     all_queries = load_queries(queries)
     retriever = HybridRetriever(backend, embedder, fusion=fusion)
     tuned: dict[str, object] | None = None
+    fused = {"hybrid": fusion}
     if train_qrels is not None:
         train = load_qrels(train_qrels)
         train_runs = collect_runs(retriever, all_queries, [q for q in train if q in all_queries])
-        fusion, train_ndcg = tune_fusion(train_runs, train)
+        ranking = tune_fusion(train_runs, train, fusion_grid())
+        fusion = ranking[0][0]
+        best_rrf = next(pair for pair in ranking if pair[0].method == "rrf")
+        fused = {"hybrid": fusion}
+        if fusion.method != "rrf":
+            fused["hybrid-rrf"] = best_rrf[0]  # the default method, shown beside the chosen one
         tuned = {
-            "rank_constant": fusion.rank_constant,
-            "dense_weight": fusion.dense_weight,
-            "train_nDCG@10": train_ndcg,
+            "train_nDCG@10": ranking[0][1],
+            "best_rrf": asdict(best_rrf[0]),
+            "rrf_train_nDCG@10": best_rrf[1],
         }
     test = load_qrels(qrels)
     runs = collect_runs(
@@ -238,18 +250,15 @@ def run_benchmark(
     for mode in ("bm25", "dense"):
         run = {q: [d for d, _ in getattr(runs, mode)[q]][:100] for q in runs.bm25}
         results[mode] = evaluate_run(run, test).as_dict()
-    results["hybrid"] = evaluate_run({q: fuse_docs(runs, q, fusion) for q in runs.bm25}, test).as_dict()
+    for name, cfg in fused.items():
+        results[name] = evaluate_run({q: fuse_docs(runs, q, cfg) for q in runs.bm25}, test).as_dict()
     latency = {
         mode: {"p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95)}
         for mode, v in runs.latency_ms.items()
     }
     return {
         "results": results,
-        "fusion": {
-            "rank_constant": fusion.rank_constant,
-            "bm25_weight": fusion.bm25_weight,
-            "dense_weight": fusion.dense_weight,
-        },
+        "fusion": asdict(fusion),
         "tuned_on_train": tuned,
         "latency": latency,
         "chunks": backend.count_chunks(),

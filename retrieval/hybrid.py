@@ -1,4 +1,4 @@
-"""Hybrid search: BM25 and dense kNN from one backend, fused by reciprocal rank fusion."""
+"""Hybrid search: BM25 and dense kNN from one backend, fused by reciprocal rank (or z-score) fusion."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 from retrieval.backend import SearchBackend, ServerSideFusion
 from retrieval.embedding import Embedder
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import FusionMethod, fuse
 from retrieval.types import Hit, ScoredChunk, SearchFilters
 
 Mode = Literal["bm25", "dense", "hybrid"]
@@ -16,6 +16,7 @@ Mode = Literal["bm25", "dense", "hybrid"]
 
 @dataclass(frozen=True)
 class FusionConfig:
+    method: FusionMethod = "rrf"
     rank_constant: int = 60
     bm25_weight: float = 1.0
     dense_weight: float = 1.0
@@ -56,9 +57,10 @@ class HybridRetriever:
             runs["dense"] = self.backend.search_dense(vector, k=n, filters=filters)
             timings["dense_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        hits = reciprocal_rank_fusion(
+        hits = fuse(
             runs,
             k=k,
+            method=self.fusion.method,
             rank_constant=self.fusion.rank_constant,
             weights={"bm25": self.fusion.bm25_weight, "dense": self.fusion.dense_weight},
         )
@@ -66,8 +68,8 @@ class HybridRetriever:
         return SearchResult(hits=hits, timings_ms=timings)
 
     def _server_fuses(self) -> bool:
-        """Only with equal weights: the server's `rrf` retriever has a rank constant but no run weights."""
-        equal = self.fusion.bm25_weight == self.fusion.dense_weight
+        """Only RRF with equal weights: the server's `rrf` retriever has a rank constant but no run weights."""
+        equal = self.fusion.method == "rrf" and self.fusion.bm25_weight == self.fusion.dense_weight
         return (
             equal and isinstance(self.backend, ServerSideFusion) and self.backend.server_side_rrf_available()
         )

@@ -26,6 +26,8 @@ class RetrievalSettings(BaseModel):
     chunk_overlap_words: int = 30
     top_k: int = 5
     candidates: int = 100
+    # rrf: ranks only, no calibration; zscore: standardised scores, better on SciFact (retrieval/fusion.py)
+    fusion: Literal["rrf", "zscore"] = "rrf"
     rrf_rank_constant: int = 10  # tuned on SciFact train (bench/retrieval/scifact.json)
     bm25_weight: float = 1.0
     dense_weight: float = 1.0

@@ -30,7 +30,7 @@ from retrieval.elasticsearch_backend import (
 )
 from retrieval.embedding import Vectors
 from retrieval.errors import BackendUnavailableError
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import fuse
 from retrieval.hybrid import HybridRetriever
 from retrieval.settings import ElasticsearchSettings
 from retrieval.sqlite_backend import SQLiteBackend
@@ -270,7 +270,7 @@ def test_server_side_rrf_matches_fusion_in_bron(es_url: str, filters: SearchFilt
             "bm25": backend.search_bm25(query, k=20, filters=filters),
             "dense": backend.search_dense(vector, k=20, filters=filters),
         }
-        local = reciprocal_rank_fusion(runs, k=5, rank_constant=60)
+        local = fuse(runs, k=5, rank_constant=60)
         server = backend.search_hybrid_server(query, vector, k=5, filters=filters, candidates=20)
         local_scores = {h.chunk.chunk_id: h.score for h in local}
         server_scores = {h.chunk.chunk_id: h.score for h in server}

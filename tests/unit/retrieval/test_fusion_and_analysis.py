@@ -1,5 +1,5 @@
 from retrieval.analysis import analyze, analyze_query, detect_language
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import fuse
 from retrieval.types import Chunk, ScoredChunk
 
 
@@ -10,7 +10,7 @@ def _c(cid: str) -> Chunk:
 def test_rrf_rewards_agreement_and_keeps_input_ranks() -> None:
     bm25 = [ScoredChunk(_c("a"), 9.0), ScoredChunk(_c("b"), 5.0), ScoredChunk(_c("c"), 1.0)]
     dense = [ScoredChunk(_c("b"), 0.9), ScoredChunk(_c("c"), 0.8), ScoredChunk(_c("d"), 0.7)]
-    hits = reciprocal_rank_fusion({"bm25": bm25, "dense": dense}, k=4, rank_constant=60)
+    hits = fuse({"bm25": bm25, "dense": dense}, k=4, rank_constant=60)
     assert hits[0].chunk.chunk_id == "b"
     assert hits[0].ranks == {"bm25": 2, "dense": 1}
     assert [h.rank for h in hits] == [1, 2, 3, 4]
@@ -19,8 +19,21 @@ def test_rrf_rewards_agreement_and_keeps_input_ranks() -> None:
 def test_rrf_weights_let_the_stronger_run_lead() -> None:
     bm25 = [ScoredChunk(_c("a"), 9.0), ScoredChunk(_c("b"), 5.0)]
     dense = [ScoredChunk(_c("b"), 0.9), ScoredChunk(_c("a"), 0.8)]
-    hits = reciprocal_rank_fusion({"bm25": bm25, "dense": dense}, k=2, weights={"bm25": 1.0, "dense": 2.0})
+    hits = fuse({"bm25": bm25, "dense": dense}, k=2, weights={"bm25": 1.0, "dense": 2.0})
     assert hits[0].chunk.chunk_id == "b"
+
+
+def test_zscore_fusion_keeps_how_far_ahead_a_result_is() -> None:
+    """BM25 puts `a` far ahead and dense barely behind: ranks alone prefer `b`, scores prefer `a`."""
+    bm25 = [ScoredChunk(_c("a"), 10.0), ScoredChunk(_c("b"), 2.0), ScoredChunk(_c("c"), 1.0)]
+    dense = [ScoredChunk(_c(x), s) for x, s in (("b", 0.90), ("c", 0.89), ("a", 0.88), ("d", 0.10))]
+    runs = {"bm25": bm25, "dense": dense}
+    assert fuse(runs, k=4, method="rrf")[0].chunk.chunk_id == "b"
+    hits = fuse(runs, k=4, method="zscore")
+    assert [h.chunk.chunk_id for h in hits] == ["a", "b", "c", "d"]
+    assert hits[0].ranks == {"bm25": 1, "dense": 3} and hits[0].scores == {"bm25": 10.0, "dense": 0.88}
+    # `d`, missing from BM25, counts as BM25's lowest result rather than as average
+    assert hits[3].score < hits[2].score
 
 
 def test_language_detection_dutch_and_english() -> None:
