@@ -227,7 +227,7 @@ def run_benchmark(
     all_queries = load_queries(queries)
     retriever = HybridRetriever(backend, embedder, fusion=fusion)
     tuned: dict[str, object] | None = None
-    fused = {"hybrid": fusion}
+    fused = {"hybrid": fusion}  # the given fusion, or the one chosen on train, and the best RRF beside it
     if train_qrels is not None:
         train = load_qrels(train_qrels)
         train_runs = collect_runs(retriever, all_queries, [q for q in train if q in all_queries])
