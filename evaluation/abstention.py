@@ -2,10 +2,10 @@
 
 Bron declines before generating when no retrieved chunk is close enough to the question
 (`serving.answer.evidence_score` against `serving.min_dense_score`). Unanswerable CLAPnq questions come
-with on-topic passages that lack the answer, the hard case for such a bar. The bar chosen is the one
-that best separates the two kinds (Youden's J: answered share of answerable plus declined share of
-unanswerable) on the "tune" half; it is reported on the "report" half. No LLM is involved, so this
-runs in minutes; `bron eval answers --half report` then measures the whole pipeline with that bar.
+with on-topic passages that lack the answer, the hard case for such a bar. The bar chosen on the
+"tune" half is the one whose lower share is highest (answered share of answerable questions, declined
+share of unanswerable ones; see `choose_bar`); it is reported on the "report" half. No LLM is
+involved, so this runs in minutes; `bron eval answers --half report` then measures the whole pipeline with that bar.
 
 The model also declines by itself (no answer, or nothing it says is supported), so the best bar for
 the whole pipeline is lower than the best bar for retrieval alone. Given the per-question log of an
@@ -73,10 +73,20 @@ def rates(evidence: Sequence[Evidence], bar: float) -> tuple[float, float]:
 def choose_bar(
     evidence: Sequence[Evidence], *, lo: float = 0.70, hi: float = 0.95, step: float = 0.0025
 ) -> float:
-    """The bar with the highest answered + declined share; on a tie the lower bar, which answers more."""
+    """The bar that raises the lower of the answered and declined shares furthest.
+
+    The aim is a floor on each share (both at least 80 %), so the lower one is what counts; their sum
+    (Youden's J) would trade a few answered questions for more declines past the floor. Ties go to
+    the higher sum, then to the lower bar, which answers more.
+    """
     start = math.floor(lo / step + 1e-9) * step  # bars on a fixed grid, whatever the lowest one
     bars = [round(start + i * step, 4) for i in range(round((hi - start) / step) + 1)]
-    return max(bars, key=lambda bar: (round(sum(rates(evidence, bar)), 9), -bar))
+
+    def key(bar: float) -> tuple[float, float, float]:
+        shares = rates(evidence, bar)
+        return round(min(shares), 9), round(sum(shares), 9), -bar
+
+    return max(bars, key=key)
 
 
 def auc(evidence: Sequence[Evidence]) -> float:

@@ -26,6 +26,15 @@ def test_overlap_costs_one_side() -> None:
     assert auc(evidence) == 0.75
 
 
+def test_the_bar_lifts_the_weaker_share_rather_than_the_sum() -> None:
+    evidence = _ev([0.9] * 16 + [0.8] * 4, True) + _ev([0.5] * 14 + [0.85] * 3 + [0.95] * 3, False)
+    # a bar just above 0.5 answers everything but declines only 70 % (sum 1.70); just above 0.85
+    # answers 80 % and declines 85 % (sum 1.65): both aims of 80 % are met only there
+    bar = choose_bar(evidence)
+    assert 0.85 < bar <= 0.9
+    assert rates(evidence, bar) == (0.8, 0.85)
+
+
 def test_the_report_half_is_scored_with_the_tune_half_bar() -> None:
     evidence = _ev([0.90, 0.88], True) + _ev([0.80, 0.82], False)
     evidence += _ev([0.81], True, "report") + _ev([0.70], False, "report")
