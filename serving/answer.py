@@ -31,7 +31,7 @@ ABSTAIN_TEXT = {
 class GroundingChecker(Protocol):
     """Scores each sentence against the numbered sources (serving.grounding is the real one)."""
 
-    def check(self, answer: str, sources: Sequence[str]) -> Any: ...
+    def check(self, answer: str, sources: Sequence[str], *, question: str = "") -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def answer_question(
     report = None
     if checker is not None:
         t = time.perf_counter()
-        report = checker.check(raw, [source_text(h.chunk) for h in context.sources])
+        report = checker.check(raw, [source_text(h.chunk) for h in context.sources], question=question)
         timings["grounding_ms"] = (time.perf_counter() - t) * 1000
         if report.sentences and all(not s.supported for s in report.sentences):
             return decline(model=completion.model, unsupported_draft=raw)

@@ -124,13 +124,17 @@ class GroundednessChecker:
         self.judge = LLMJudge(judge) if judge is not None else None
         self.judge_band = judge_band
 
-    def features(self, claim: str, source: str) -> tuple[tuple[float, ...], LexicalFindings]:
+    def features(
+        self, claim: str, source: str, *, question: str = ""
+    ) -> tuple[tuple[float, ...], LexicalFindings]:
         found = self.evidence.best(claim, source)
-        lexical = check_lexical(claim, source, evidence=found.sentence, region=found.region)
+        lexical = check_lexical(
+            claim, source, evidence=found.sentence, region=found.region, question=question
+        )
         return feature_vector(found.similarity, lexical), lexical
 
-    def _support(self, claim: str, source: str) -> tuple[float, LexicalFindings, bool]:
-        features, lexical = self.features(claim, source)
+    def _support(self, claim: str, source: str, question: str) -> tuple[float, LexicalFindings, bool]:
+        features, lexical = self.features(claim, source, question=question)
         score = self.combiner.score(features)
         if self.hard_veto and lexical.vetoes:
             # a figure or name the source lacks is not outweighed by similar wording
@@ -143,8 +147,8 @@ class GroundednessChecker:
                 score, judged = (score + verdict) / 2, True
         return score, lexical, judged
 
-    def check_claim(self, claim: Claim, sources: Sequence[str]) -> SentenceCheck:
-        checked = {n: self._support(claim.text, sources[n - 1]) for n in range(1, len(sources) + 1)}
+    def check_claim(self, claim: Claim, sources: Sequence[str], *, question: str = "") -> SentenceCheck:
+        checked = {n: self._support(claim.text, sources[n - 1], question) for n in range(1, len(sources) + 1)}
         cited = sources_to_check(claim.citations, len(sources))
         own = max(cited, key=lambda n: checked[n][0])
         score, lexical, judged = checked[own]
@@ -167,8 +171,13 @@ class GroundednessChecker:
             issues=issues, best_source=best, wrong_citation=wrong, judged=judged,
         )  # fmt: skip
 
-    def check(self, answer: str, sources: Sequence[str]) -> GroundednessReport:
-        """`sources[i]` is the text of source number i + 1; an answer with no claims scores 1.0."""
+    def check(self, answer: str, sources: Sequence[str], *, question: str = "") -> GroundednessReport:
+        """`sources[i]` is the text of source number i + 1; an answer with no claims scores 1.0.
+
+        A name the answer repeats from `question` is the asker's own word, not an invented one
+        ("Snow White and the Huntsmen" where the source says "Huntsman"); whether the sources know
+        the question's terms at all is `serving.answerability`'s check.
+        """
         if not sources:
             claims = split_claims(answer)
             checks = tuple(
@@ -178,7 +187,7 @@ class GroundednessChecker:
                 for c in claims
             )
             return GroundednessReport(0.0 if checks else 1.0, checks)
-        checks = tuple(self.check_claim(c, sources) for c in split_claims(answer))
+        checks = tuple(self.check_claim(c, sources, question=question) for c in split_claims(answer))
         score = min((c.score for c in checks), default=1.0)
         return GroundednessReport(score, checks)
 

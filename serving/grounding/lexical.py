@@ -183,23 +183,30 @@ def _name_in(name: str, vocabulary: frozenset[str], folded_source: str) -> bool:
     return any(s in vocabulary for s in analyze(word, "en") + analyze(word, "nl"))
 
 
-def check_lexical(claim: str, source: str, *, evidence: str, region: str | None = None) -> LexicalFindings:
+def check_lexical(
+    claim: str, source: str, *, evidence: str, region: str | None = None, question: str = ""
+) -> LexicalFindings:
     """Compare a claim with its source; `evidence` is the source sentence closest to the claim.
 
     Numbers and names are looked up in the whole source (a fact may be spread over several
     sentences); negation is compared with the closest sentence, where the claim's meaning lives;
     opposites with `region` (the closest sentence, its neighbours and the best windows; default
-    `evidence`): an opposite elsewhere in a long source says nothing about this claim.
+    `evidence`): an opposite elsewhere in a long source says nothing about this claim. A name from
+    `question` is not counted as missing; figures are, since "Is the limit 500 euro?" must not make
+    "The limit is 500 euro" supported.
     """
     source_numbers = _all_number_forms(source)
     missing_numbers = tuple(raw for raw, forms in numbers_in(claim).items() if not forms & source_numbers)
     vocabulary = _source_vocabulary(source)
     folded_source = fold(source)
+    asked = _source_vocabulary(question)
+    folded_question = fold(question)
     missing_names = tuple(
         n
         for n in names_in(claim)
         # "Declaro-portaal": the capitalised part is the name, the rest a (translated) common noun
         if not all(_name_in(p, vocabulary, folded_source) for p in n.split("-") if p[:1].isupper())
+        and not (question and _name_in(n, asked, folded_question))
     )
     negation_mismatch = has_negation(claim) != has_negation(evidence)
     novel = 0.0

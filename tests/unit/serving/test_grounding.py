@@ -168,3 +168,17 @@ def test_a_name_from_the_title_is_not_counted_as_invented(checker: GroundednessC
     [sentence] = checker.check(claim, [source_text(chunk)]).sentences
     assert sentence.supported, sentence
     assert source_text(chunk).splitlines()[:2] == ["Declaro expense portal", "Claims"]
+
+
+def test_a_name_from_the_question_is_the_askers_word_but_a_figure_is_still_checked(
+    checker: GroundednessChecker,
+) -> None:
+    source = "Expense claims. Receipts must be submitted within 30 days through the portal."
+    claim = "Receipts for Declaro must be submitted within 30 days [1]."
+    assert not checker.check(claim, [source]).sentences[0].supported
+    asked = checker.check(claim, [source], question="How long do I have to submit receipts in Declaro?")
+    assert asked.sentences[0].supported, asked.sentences[0]
+    leading = checker.check(
+        "Receipts must be submitted within 60 days [1].", [source], question="Is it 60 days for receipts?"
+    )
+    assert not leading.sentences[0].supported
