@@ -29,7 +29,7 @@ from retrieval.errors import DocumentError
 from retrieval.ingest import discover
 from retrieval.loaders import SUPPORTED_SUFFIXES, load_document
 from retrieval.types import Chunk, Hit
-from serving.context import LANGUAGE_NAMES, build_context, source_text
+from serving.context import LANGUAGE_NAMES, build_context
 from serving.errors import GenerationError
 from serving.llm import LLMClient
 
@@ -259,7 +259,7 @@ def render(pair: Pair, pool: Sequence[Chunk], *, settings: DataSettings, rng: ra
     return Example(
         messages=(*messages, {"role": "assistant", "content": answer}),
         question=pair.question, answer=answer, doc_id=pair.doc_id, language=pair.language, origin="corpus",
-        sources=tuple(source_text(h.chunk) for h in context.sources),
+        sources=tuple(h.chunk.text for h in context.sources),
         meta={"chunk_id": pair.chunk.chunk_id, "gold_source": number},
     )  # fmt: skip
 
