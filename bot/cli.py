@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -55,7 +56,17 @@ def friendly_errors() -> Iterator[None]:
 
 
 def settings_for_cli() -> Settings:
-    settings = load_settings()
+    """Settings from the environment; a bad value names its variable instead of showing a traceback."""
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "BRON_" + "__".join(str(part) for part in error["loc"]).upper()
+            err.print(
+                f"[red]Setting {name}:[/red] {escape(error['msg'])} (got {escape(repr(error.get('input')))})"
+            )
+        err.print("Fix or unset these variables (or the bron.toml that BRON_CONFIG names) and try again.")
+        raise typer.Exit(2) from None
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 
 class LocalServerSettings(BaseModel):
@@ -32,7 +32,7 @@ class ServingSettings(BaseModel):
     min_dense_score: float = 0.8625
     cross_language_margin: float = 0.03
     # sources below the evidence bar less this stay out of the prompt; unset: every retrieved source
-    source_margin: float | None = 0.0
+    source_margin: float | None = Field(default=0.0, ge=0.0)
     min_sources: int = 1
     llm_judge: bool = False
 
