@@ -100,8 +100,8 @@ def evidence_score(hits: list[Hit], language: str, *, cross_language_margin: flo
 def prompt_sources(hits: list[Hit], language: str, policy: AnswerPolicy) -> list[Hit]:
     """The hits the model reads: those whose own evidence is near the bar, in rank order.
 
-    A small model mixes whatever it is shown into its answer. On CLAPnq's tune half the gold passage
-    ranked first for 284 of 300 answerable questions, yet given five passages the 0.5B model wrote
+    A small model mixes whatever it is shown into its answer. On CLAPnq the gold passage ranks first
+    for 284 of the 300 answerable questions, yet given five passages the 0.5B model wrote
     "Sweet Frog is of Celtiberian origin", taken from a passage on the surname Segovia. A passage too
     far from the question to pass the evidence bar would not have been answered from on its own, so
     it is left out. Without dense scores (a BM25-only search) every hit stays.
