@@ -30,7 +30,9 @@ def render_text(answer: Answer) -> str:
         for s in grounding_dict(answer).get("unsupported", []):
             lines.append(f"  ⚠ not supported by the cited sources: {s}")
         if answer.uncovered_terms:
-            lines.append(f"  ⚠ no document uses these words from the question (check the answer fits): {', '.join(answer.uncovered_terms)}")
+            lines.append(
+                f"  ⚠ no document uses these words from the question (check the answer fits): {', '.join(answer.uncovered_terms)}"
+            )
     return "\n".join(lines)
 
 

@@ -89,8 +89,12 @@ def eval_cases(cases: Iterable[ReviewedCase]) -> list[EvalCase]:
             continue
         out.append(
             EvalCase(
-                question=case.flag.question, expected_answer=answer, expected_sources=expected_sources(case),
-                language=case.flag.language, id=case.flag.interaction_id, verdict=case.review.verdict,
+                question=case.flag.question,
+                expected_answer=answer,
+                expected_sources=expected_sources(case),
+                language=case.flag.language,
+                id=case.flag.interaction_id,
+                verdict=case.review.verdict,
             )
         )
     return out

@@ -95,8 +95,15 @@ def ordered_sources(chunks: Sequence[RetrievedChunk]) -> list[SourceView]:
     rest = sorted((c for c in chunks if not c.citation), key=lambda c: c.rank)
     return [
         SourceView(
-            number=n, cited=bool(c.citation), chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title,
-            heading=c.heading, location=c.location, snippet=c.snippet, score=c.score,
+            number=n,
+            cited=bool(c.citation),
+            chunk_id=c.chunk_id,
+            doc_id=c.doc_id,
+            title=c.title,
+            heading=c.heading,
+            location=c.location,
+            snippet=c.snippet,
+            score=c.score,
         )
         for n, c in enumerate([*cited, *rest], 1)
     ]
@@ -125,14 +132,25 @@ def to_view(flag: Flag) -> FlagView:
         unsupported=_unsupported(i.grounding),
         sources=ordered_sources(i.chunks),
         feedback=[
-            FeedbackView(created_at=f.created_at, user=f.user, vote=f.vote, reason=f.reason,
-                         comment=f.comment, correct_answer=f.correct_answer)
+            FeedbackView(
+                created_at=f.created_at,
+                user=f.user,
+                vote=f.vote,
+                reason=f.reason,
+                comment=f.comment,
+                correct_answer=f.correct_answer,
+            )
             for f in sorted(i.feedback, key=lambda f: f.created_at)
         ],
         reviews=[
-            ReviewView(created_at=r.created_at, reviewer=r.reviewer, verdict=r.verdict,
-                       corrected_answer=r.corrected_answer, expected_sources=list(r.expected_sources),
-                       note=r.note)
+            ReviewView(
+                created_at=r.created_at,
+                reviewer=r.reviewer,
+                verdict=r.verdict,
+                corrected_answer=r.corrected_answer,
+                expected_sources=list(r.expected_sources),
+                note=r.note,
+            )
             for r in sorted(flag.reviews, key=lambda r: r.created_at)
         ],
     )

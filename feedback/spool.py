@@ -93,7 +93,9 @@ class Spool:
 
     def add_interaction(self, record: InteractionRecord) -> None:
         if record.interaction_id is None:
-            raise StoreError("a spooled interaction needs its id chosen first (InteractionRecord.interaction_id)")
+            raise StoreError(
+                "a spooled interaction needs its id chosen first (InteractionRecord.interaction_id)"
+            )
         self._append({"kind": "interaction", "record": _record_to_json(record)})
 
     def add_feedback(self, entry: FeedbackEntry) -> None:
@@ -126,9 +128,7 @@ class Spool:
             return self._read()
 
     def pending_interaction_ids(self) -> set[str]:
-        return {
-            e["record"]["interaction_id"] for e in self.pending() if e["kind"] == "interaction"
-        }
+        return {e["record"]["interaction_id"] for e in self.pending() if e["kind"] == "interaction"}
 
     def _read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -229,7 +229,9 @@ class SpoolReplayer:
     """Replays the spool every `interval_s` on a daemon thread, so a backlog drains even when no new
     answer or vote comes in to trigger it (a quiet night after an outage)."""
 
-    def __init__(self, store: FeedbackStore, spool: Spool, *, rules: FlagRules, interval_s: float = 60.0) -> None:
+    def __init__(
+        self, store: FeedbackStore, spool: Spool, *, rules: FlagRules, interval_s: float = 60.0
+    ) -> None:
         self.store, self.spool, self.rules, self.interval_s = store, spool, rules, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bron-spool-replay", daemon=True)

@@ -299,4 +299,3 @@ def best_highlight(highlight: Mapping[str, Sequence[str]] | None) -> str | None:
 
 def rrf_score(rank: int, *, rank_constant: int) -> float:
     return 1.0 / (rank_constant + rank)
-

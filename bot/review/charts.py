@@ -136,7 +136,9 @@ def source_bars(label: str, sources: Sequence[SourceCount]) -> Markup:
     left, plot_w = 230, W - 230 - 40
     body: list[str] = []
     if not sources:
-        body.append(f'<text x="{W / 2}" y="{height / 2}" text-anchor="middle" class="tick">no flags yet</text>')
+        body.append(
+            f'<text x="{W / 2}" y="{height / 2}" text-anchor="middle" class="tick">no flags yet</text>'
+        )
     for i, s in enumerate(sources):
         y = PAD_T + i * row
         w = plot_w * s.flags / top

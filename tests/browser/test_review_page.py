@@ -56,7 +56,9 @@ def store(tmp_path: Path) -> Iterator[FeedbackStore]:
 
 @pytest.fixture
 def served(store: FeedbackStore) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(create_app(store, CONFIG), host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store, CONFIG), host="127.0.0.1", port=0, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -116,7 +118,9 @@ def test_reviewer_sees_marked_answer_and_charts_and_records_a_verdict(
             _keep(shot)
 
             card.locator("input[value=hallucination]").check()
-            card.locator("textarea[name=corrected_answer]").fill("Je hebt recht op 25 vakantiedagen per jaar [1].")
+            card.locator("textarea[name=corrected_answer]").fill(
+                "Je hebt recht op 25 vakantiedagen per jaar [1]."
+            )
             card.locator("input[name=note]").fill("geen extra week in de regeling")
             card.locator("button[type=submit]").click()
             page.wait_for_url(f"**/?status=open&saved={flags['verlof']}")
@@ -128,7 +132,11 @@ def test_reviewer_sees_marked_answer_and_charts_and_records_a_verdict(
 
     with store.session() as session:
         review = session.scalars(select(Review)).one()
-        assert (review.flag_id, review.reviewer, review.verdict) == (flags["verlof"], "alice", "hallucination")
+        assert (review.flag_id, review.reviewer, review.verdict) == (
+            flags["verlof"],
+            "alice",
+            "hallucination",
+        )
         assert review.corrected_answer == "Je hebt recht op 25 vakantiedagen per jaar [1]."
         assert review.expected_sources == ["hr/verlof.md"]  # the cited source, pre-checked in the form
         assert review.note == "geen extra week in de regeling"

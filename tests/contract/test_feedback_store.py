@@ -259,7 +259,13 @@ def test_purge_deletes_old_answers_with_everything_attached(store: FeedbackStore
         record_feedback(session, new_id, vote="up", user="U1", rules=RULES)
     backdate(store, old_id, now - timedelta(days=91))
     report = purge_older_than(store, now - timedelta(days=90))
-    assert (report.interactions, report.chunks, report.feedback, report.flags, report.reviews) == (1, 2, 1, 1, 1)
+    assert (report.interactions, report.chunks, report.feedback, report.flags, report.reviews) == (
+        1,
+        2,
+        1,
+        1,
+        1,
+    )
     with store.session() as session:
         assert [i.id for i in session.scalars(select(Interaction))] == [new_id]
         assert session.scalar(select(func.count()).select_from(RetrievedChunk)) == 1
@@ -308,7 +314,9 @@ def test_nothing_is_lost_while_postgres_is_down(tmp_path: Path) -> None:
                 spooled = session.get(Interaction, during.interaction_id)
                 assert spooled is not None and len(spooled.chunks) == 2
                 assert spooled.grounding["unsupported"]
-                assert [(f.user, f.vote, f.comment) for f in spooled.feedback] == [("U7", "down", "Geen extra week")]
+                assert [(f.user, f.vote, f.comment) for f in spooled.feedback] == [
+                    ("U7", "down", "Geen extra week")
+                ]
                 assert [sorted(f.reasons) for f in spooled.flags] == [
                     ["low_groundedness", "thumbs_down", "unsupported_sentence"]]  # fmt: skip
                 old = session.get(Interaction, before.interaction_id)

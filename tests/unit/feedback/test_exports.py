@@ -51,9 +51,17 @@ def _review_all(store: FeedbackStore, flags: dict[str, int]) -> None:
         resolve_flag(session, flags["verlof"], verdict="hallucination", reviewer="alice",
                      corrected_answer="Je hebt recht op 25 vakantiedagen per jaar [1]; thuiswerken levert "
                                       "2,35 euro per dag op [2].")  # fmt: skip
-        resolve_flag(session, flags["taxi"], verdict="outdated_source", reviewer="bob",
-                     corrected_answer="Taxis are reimbursed after midnight.", expected_sources=["finance/taxi.md"])
-        resolve_flag(session, flags["uncited"], verdict="retrieval_miss", reviewer="bob")  # no answer: left out
+        resolve_flag(
+            session,
+            flags["taxi"],
+            verdict="outdated_source",
+            reviewer="bob",
+            corrected_answer="Taxis are reimbursed after midnight.",
+            expected_sources=["finance/taxi.md"],
+        )
+        resolve_flag(
+            session, flags["uncited"], verdict="retrieval_miss", reviewer="bob"
+        )  # no answer: left out
 
 
 def test_eval_export_is_the_documented_jsonl(store: FeedbackStore, tmp_path: Path) -> None:
@@ -95,8 +103,12 @@ def test_sft_export_matches_the_serving_prompt(store: FeedbackStore, index: SQLi
     assert example["messages"][:-1] == expected.messages
     assert '<source id="1" title="Verlofregeling"' in example["messages"][-2]["content"]
     assert VERLOF_TEXT in example["messages"][-2]["content"]  # full chunk text, not the stored snippet
-    assert example["messages"][-1] == {"role": "assistant", "content": (
-        "Je hebt recht op 25 vakantiedagen per jaar [1]; thuiswerken levert 2,35 euro per dag op [2].")}
+    assert example["messages"][-1] == {
+        "role": "assistant",
+        "content": (
+            "Je hebt recht op 25 vakantiedagen per jaar [1]; thuiswerken levert 2,35 euro per dag op [2]."
+        ),
+    }
     assert example["meta"]["verdict"] == "hallucination" and example["meta"]["language"] == "nl"
 
 
@@ -105,7 +117,9 @@ def test_sft_skips_cases_it_cannot_build_faithfully(store: FeedbackStore, index:
     with store.session() as session:
         resolve_flag(session, flags["verlof"], verdict="hallucination", reviewer="a",
                      corrected_answer="Zie bron [7].")  # fmt: skip
-        resolve_flag(session, flags["taxi"], verdict="correct", reviewer="a")  # its source is not in the index
+        resolve_flag(
+            session, flags["taxi"], verdict="correct", reviewer="a"
+        )  # its source is not in the index
         cases = reviewed_cases(session)
     report = SftReport()
     assert sft_examples(cases, lookup=index.get_chunks, token_budget=1400, report=report) == []
@@ -114,7 +128,11 @@ def test_sft_skips_cases_it_cannot_build_faithfully(store: FeedbackStore, index:
 
 
 def test_parse_age() -> None:
-    assert parse_age("90d").days == 90 and parse_age("2w").days == 14 and parse_age(" 36h ").total_seconds() == 36 * 3600
+    assert (
+        parse_age("90d").days == 90
+        and parse_age("2w").days == 14
+        and parse_age(" 36h ").total_seconds() == 36 * 3600
+    )
     for bad in ("90", "0d", "-3d", "3m"):
         with pytest.raises(StoreError):
             parse_age(bad)

@@ -57,7 +57,9 @@ def test_reviewers_only(client: TestClient) -> None:
     assert client.get("/healthz").text == "ok"
 
 
-def test_list_shows_marked_answer_sources_feedback_and_charts(client: TestClient, flags: dict[str, int]) -> None:
+def test_list_shows_marked_answer_sources_feedback_and_charts(
+    client: TestClient, flags: dict[str, int]
+) -> None:
     page = client.get("/", headers=auth())
     assert page.status_code == 200
     html = page.text
@@ -74,14 +76,18 @@ def test_list_shows_marked_answer_sources_feedback_and_charts(client: TestClient
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
 
 
-def test_verdict_form_resolves_the_flag(client: TestClient, store: FeedbackStore, flags: dict[str, int]) -> None:
+def test_verdict_form_resolves_the_flag(
+    client: TestClient, store: FeedbackStore, flags: dict[str, int]
+) -> None:
     flag_id = flags["verlof"]
     form = {
         "csrf": csrf_token(CONFIG, "bob"), "verdict": "hallucination",
         "corrected_answer": "Je hebt recht op 25 vakantiedagen per jaar [1].",
         "expected_source": "hr/verlof.md", "extra_sources": "hr/cao.md, hr/verlof.md", "note": "geen extra week",
     }  # fmt: skip
-    response = client.post(f"/flags/{flag_id}/verdict", data=form, headers=auth("bob"), follow_redirects=False)
+    response = client.post(
+        f"/flags/{flag_id}/verdict", data=form, headers=auth("bob"), follow_redirects=False
+    )
     assert response.status_code == 303 and response.headers["location"] == f"/?status=open&saved={flag_id}"
     with store.session() as session:
         review = session.scalars(select(Review)).one()
@@ -94,11 +100,15 @@ def test_verdict_form_resolves_the_flag(client: TestClient, store: FeedbackStore
     assert f'id="flag-{flag_id}"' in client.get("/?status=resolved", headers=auth("bob")).text
 
 
-def test_forged_or_bad_posts_are_refused(client: TestClient, store: FeedbackStore, flags: dict[str, int]) -> None:
+def test_forged_or_bad_posts_are_refused(
+    client: TestClient, store: FeedbackStore, flags: dict[str, int]
+) -> None:
     url = f"/flags/{flags['taxi']}/verdict"
     good = {"csrf": csrf_token(CONFIG, "alice"), "verdict": "correct"}
     assert client.post(url, data={**good, "csrf": "x"}, headers=auth()).status_code == 403
-    assert client.post(url, data={**good, "csrf": csrf_token(CONFIG, "bob")}, headers=auth()).status_code == 403
+    assert (
+        client.post(url, data={**good, "csrf": csrf_token(CONFIG, "bob")}, headers=auth()).status_code == 403
+    )
     foreign = {**auth(), "Origin": "https://evil.example"}
     assert client.post(url, data=good, headers=foreign).status_code == 403
     assert client.post(url, data={**good, "verdict": "meh"}, headers=auth()).status_code == 400
@@ -111,6 +121,10 @@ def test_forged_or_bad_posts_are_refused(client: TestClient, store: FeedbackStor
 
 def test_flag_page_and_errors(client: TestClient, flags: dict[str, int]) -> None:
     page = client.get(f"/flags/{flags['uncited']}", headers=auth())
-    assert page.status_code == 200 and "no citation" in page.text and "De vergoeding is 3 euro per dag." in page.text
+    assert (
+        page.status_code == 200
+        and "no citation" in page.text
+        and "De vergoeding is 3 euro per dag." in page.text
+    )
     assert client.get("/flags/424242", headers=auth()).status_code == 404
     assert client.get("/?status=bogus", headers=auth()).status_code == 400

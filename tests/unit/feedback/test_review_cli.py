@@ -65,7 +65,9 @@ def test_list_show_resolve_export_purge(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "reg.jsonl"
     exported = runner.invoke(app, ["export", "eval", "--out", str(out)])
     assert exported.exit_code == 0, exported.output
-    assert [json.loads(x)["expected_answer"] for x in out.read_text().splitlines()] == ["Je hebt 25 vakantiedagen [1]."]
+    assert [json.loads(x)["expected_answer"] for x in out.read_text().splitlines()] == [
+        "Je hebt 25 vakantiedagen [1]."
+    ]
 
     backdate(store, next(iter(_interaction_ids(store))), datetime.now(UTC) - timedelta(days=100))
     dry = runner.invoke(app, ["purge", "--older-than", "90d", "--dry-run"])

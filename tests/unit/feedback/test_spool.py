@@ -72,7 +72,11 @@ def test_outage_spools_then_replay_applies_once(db_dir: Path, tmp_path: Path) ->
     with store.session() as session:
         interaction = session.get(Interaction, saved.interaction_id)
         assert interaction is not None
-        assert sorted(interaction.flags[0].reasons) == ["low_groundedness", "thumbs_down", "unsupported_sentence"]
+        assert sorted(interaction.flags[0].reasons) == [
+            "low_groundedness",
+            "thumbs_down",
+            "unsupported_sentence",
+        ]
         assert interaction.feedback[0].comment == "Die extra week bestaat niet"
     store.close()
 

@@ -10,7 +10,9 @@ HANDBOOK = Path(__file__).resolve().parents[3] / "retrieval" / "sample_handbook"
 
 
 def test_markdown_sections_keep_heading_path() -> None:
-    title, sections = parse_markdown("# Handbook\nIntro.\n## Leave\n### Days\nYou get 25 days.\n## Sick\nCall HR.\n")
+    title, sections = parse_markdown(
+        "# Handbook\nIntro.\n## Leave\n### Days\nYou get 25 days.\n## Sick\nCall HR.\n"
+    )
     assert title == "Handbook"
     paths = {s.heading_path: s.text for s in sections}
     assert paths[("Handbook", "Leave", "Days")] == "You get 25 days."
@@ -19,7 +21,9 @@ def test_markdown_sections_keep_heading_path() -> None:
 
 def test_front_matter_sets_metadata(tmp_path: Path) -> None:
     f = tmp_path / "doc.md"
-    f.write_text("---\ntitle: Verlof\nupdated: 2026-03-01\ncollection: hr\n---\n# Verlof\n## Dagen\nJe krijgt 25 dagen.\n")
+    f.write_text(
+        "---\ntitle: Verlof\nupdated: 2026-03-01\ncollection: hr\n---\n# Verlof\n## Dagen\nJe krijgt 25 dagen.\n"
+    )
     doc = load_document(f, root=tmp_path)
     assert (doc.title, doc.collection, doc.language) == ("Verlof", "hr", "nl")
     assert doc.updated_at is not None and doc.updated_at.year == 2026
@@ -53,7 +57,9 @@ def test_unreadable_files_raise_clear_errors(tmp_path: Path, name: str, data: by
 
 def test_html_headings_become_heading_path(tmp_path: Path) -> None:
     f = tmp_path / "page.html"
-    f.write_text("<html><title>IT</title><body><h1>IT</h1><h2>Passwords</h2><p>Use 14 characters.</p></body></html>")
+    f.write_text(
+        "<html><title>IT</title><body><h1>IT</h1><h2>Passwords</h2><p>Use 14 characters.</p></body></html>"
+    )
     doc = load_document(f, root=tmp_path)
     assert doc.sections[0].heading_path == ("IT", "Passwords")
     assert "14 characters" in doc.sections[0].text
