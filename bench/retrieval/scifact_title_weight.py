@@ -1,11 +1,12 @@
 """BM25 with a weighted title field, fused with the saved dense runs; see scifact-tuning.md."""
 
 import json
-import pickle
 import sqlite3
 from pathlib import Path
 
-from evaluation.retrieval import RunSet, evaluate_run, fuse_docs, load_qrels, load_queries
+from scifact_runs import load_runs
+
+from evaluation.retrieval import RunSet, evaluate_run, fuse_docs, load_queries
 from retrieval.analysis import analyze, analyze_query, detect_language
 from retrieval.hybrid import FusionConfig
 
@@ -22,9 +23,7 @@ for line in (D / "corpus.jsonl").read_text().splitlines():
         (len(ids), " ".join(analyze(r["title"], lang)), " ".join(analyze(r["text"], lang))),
     )
 q = load_queries(D / "queries.jsonl")
-tr = load_qrels(D / "qrels/train.tsv")
-te = load_qrels(D / "qrels/test.tsv")
-tr_runs, te_runs = pickle.loads(Path("/tmp/sci_runs.pkl").read_bytes())
+tr_runs, te_runs, tr, te = load_runs()
 
 
 def bm25run(qids, wt):
