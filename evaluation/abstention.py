@@ -1,7 +1,8 @@
 """Where should Bron stop answering? The evidence bar, chosen on one half of CLAPnq and checked on the other.
 
 Bron declines before generating when no retrieved chunk is close enough to the question
-(`serving.answer.evidence_score` against `serving.min_dense_score`). Unanswerable CLAPnq questions come
+(`serving.answer.evidence_score` against `serving.min_dense_score`, or the evidence model's
+cosine against `serving.evidence_bar`). Unanswerable CLAPnq questions come
 with on-topic passages that lack the answer, the hard case for such a bar. The bar chosen on the
 "tune" half is the one whose lower share is highest (answered share of answerable questions, declined
 share of unanswerable ones; see `choose_bar`); it is reported on the "report" half. No LLM is
@@ -24,6 +25,7 @@ from evaluation.answers import Case, half_of
 from retrieval.analysis import detect_language
 from retrieval.hybrid import HybridRetriever
 from serving.answer import evidence_score
+from serving.evidence_model import DENSE, EVIDENCE, EvidenceModel
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,20 @@ def evidence_from_log(path: Path) -> tuple[list[Evidence], float]:
 
 
 def collect_evidence(
-    cases: Sequence[Case], retriever: HybridRetriever, *, top_k: int, margin: float
+    cases: Sequence[Case],
+    retriever: HybridRetriever,
+    *,
+    top_k: int,
+    margin: float,
+    evidence_model: EvidenceModel | None = None,
 ) -> list[Evidence]:
     out = []
     for case in cases:
         hits = retriever.search(case.question, k=top_k).hits
-        score = evidence_score(hits, detect_language(case.question), cross_language_margin=margin)
+        key = DENSE
+        if evidence_model is not None:
+            hits, key = evidence_model.rescore(case.question, hits), EVIDENCE
+        score = evidence_score(hits, detect_language(case.question), cross_language_margin=margin, key=key)
         out.append(Evidence(case.answerable, half_of(case.case_id), score if score is not None else 0.0))
     return out
 

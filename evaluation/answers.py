@@ -29,6 +29,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.loaders import content_hash
 from retrieval.types import Document, Section
 from serving.answer import AnswerPolicy, GroundingChecker, answer_question
+from serving.evidence_model import EvidenceModel
 from serving.llm import LLMClient
 
 
@@ -164,10 +165,12 @@ def run_cases(
     llm: LLMClient,
     policy: AnswerPolicy,
     checker: GroundingChecker | None,
+    evidence_model: EvidenceModel | None = None,
 ) -> Iterator[Outcome]:
     for case in cases:
         try:
-            a = answer_question(case.question, retriever=retriever, llm=llm, policy=policy, checker=checker)
+            a = answer_question(case.question, retriever=retriever, llm=llm, policy=policy, checker=checker,
+                                evidence_model=evidence_model)  # fmt: skip
         except Exception as exc:  # a benchmark records a failure and goes on
             yield Outcome(case, "", True, [], error=f"{type(exc).__name__}: {exc}")
             continue
@@ -223,11 +226,15 @@ def ask_all(
     policy: AnswerPolicy,
     checker: GroundingChecker | None,
     log_path: Path | None = None,
+    evidence_model: EvidenceModel | None = None,
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with Progress() as progress:
         task = progress.add_task("asking", total=len(cases))
-        for outcome in run_cases(cases, retriever=retriever, llm=llm, policy=policy, checker=checker):
+        outcomes_iter = run_cases(
+            cases, retriever=retriever, llm=llm, policy=policy, checker=checker, evidence_model=evidence_model
+        )
+        for outcome in outcomes_iter:
             outcomes.append(outcome)
             if log_path is not None:
                 with log_path.open("a", encoding="utf-8") as fh:

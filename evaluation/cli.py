@@ -141,11 +141,13 @@ def answers_command(
             log_path.write_text("")
         outcomes = ask_all(
             cases, retriever=runtime.retriever, llm=runtime.llm, policy=runtime.policy,
-            checker=runtime.checker, log_path=log_path,
+            checker=runtime.checker, log_path=log_path, evidence_model=runtime.evidence_model,
         )  # fmt: skip
         summary = summarise(outcomes)
         summary["model"] = runtime.llm.model
         summary["llm_base_url"] = runtime.llm.base_url
+        summary["evidence_model"] = str(settings.serving.evidence_model or "")
+        summary["evidence_bar"] = runtime.policy.min_dense_score
     table = Table(title="Answers")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -185,7 +187,7 @@ def abstention_command(
     settings = load_settings()
     if answers_log is not None:
         evidence, lowest = evidence_from_log(answers_log)
-        report = summarise_bar(evidence, current_bar=settings.serving.min_dense_score, lo=lowest)
+        report = summarise_bar(evidence, current_bar=settings.serving.bar, lo=lowest)
     else:
         with open_runtime(_clapnq_settings(settings), with_llm=False) as runtime:
             cases = _indexed_clapnq(runtime, clapnq)
@@ -194,8 +196,9 @@ def abstention_command(
                 runtime.retriever,
                 top_k=runtime.policy.top_k,
                 margin=runtime.policy.cross_language_margin,
+                evidence_model=runtime.evidence_model,
             )
-        report = summarise_bar(evidence, current_bar=settings.serving.min_dense_score)
+        report = summarise_bar(evidence, current_bar=settings.serving.bar)
     table = Table(title=f"Evidence bar chosen on the tune half: {report['chosen_bar']}")
     for col in (
         "half",
@@ -215,7 +218,7 @@ def abstention_command(
         table.add_row(half, str(r["questions"]), f"{r['auc']:.3f}", f"{r['answered_share']:.3f}",
                       f"{r['declined_share']:.3f}", f"{now['answered_share']:.3f}", f"{now['declined_share']:.3f}")  # fmt: skip
     console.print(table)
-    console.print(f"current bar (serving.min_dense_score): {report['current_bar']}")
+    console.print(f"current bar: {report['current_bar']} (evidence model: {settings.serving.evidence_model})")
     report["command"] = _command_line()
     console.print(f"reproduce: {report['command']}")
     _write(out, report)

@@ -85,7 +85,7 @@ def load_base(base: Path, *, device: str = "cpu") -> tuple[Any, Any]:
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
+    model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
     # a GGUF-loaded model carries a quantization_config that makes save_pretrained refuse
     if getattr(model.config, "quantization_config", None) is not None:
         del model.config.quantization_config

@@ -17,6 +17,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from retrieval.errors import EmbedderUnavailableError
+
 Vectors = npt.NDArray[np.float32]
 
 
@@ -101,3 +103,56 @@ class CachedEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         return self.inner.embed_query(text)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model folder on disk, e.g. EmbeddingGemma-300M (`make evidence-model`).
+
+    Too slow to embed a whole corpus on a CPU (≈ 1 s per 250-word passage on two cores), so Bron uses it
+    only to re-score a few hits per question (serving.evidence_model). Needs the `evidence` extra
+    (sentence-transformers and torch); the model is read from `path` and never downloaded.
+    """
+
+    def __init__(self, path: Path, *, threads: int | None = None, passage_prompt: bool = True) -> None:
+        """`passage_prompt=False`: the caller lays out passages itself (serving.evidence_model)."""
+        if not (path / "modules.json").is_file():
+            raise EmbedderUnavailableError(
+                f"no sentence-transformers model at {path} (modules.json missing); "
+                "run `make evidence-model` or point BRON_SERVING__EVIDENCE_MODEL at a model folder"
+            )
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbedderUnavailableError(
+                "the evidence model needs sentence-transformers and torch: pip install -e '.[evidence]'"
+            ) from exc
+        if threads:
+            torch.set_num_threads(threads)
+        self._model = SentenceTransformer(str(path), local_files_only=True)
+        self.name = f"st:{path.resolve().name}"
+        dimension = getattr(
+            self._model, "get_embedding_dimension", None
+        )  # renamed in sentence-transformers 6
+        dimension = dimension or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension() or 0)
+        prompts = self._model.prompts
+        self._query_prompt = "query" if "query" in prompts else None
+        self._passage_prompt = next(
+            (p for p in ("document", "passage") if p in prompts and passage_prompt), None
+        )
+        self._lock = threading.Lock()
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts), prompt_name=self._passage_prompt, normalize_embeddings=True, batch_size=8
+            )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_query(self, text: str) -> Vectors:
+        with self._lock:
+            vector = self._model.encode([text], prompt_name=self._query_prompt, normalize_embeddings=True)
+        return np.asarray(vector, dtype=np.float32).reshape(self.dim)

@@ -11,3 +11,7 @@ class BackendUnavailableError(RetrievalError):
 
 class DocumentError(RetrievalError):
     """One document could not be read or parsed; ingestion skips it and reports it."""
+
+
+class EmbedderUnavailableError(RetrievalError):
+    """A configured embedding model is missing from disk, or its libraries are not installed."""

