@@ -34,14 +34,21 @@ class EvidenceModel:
         return self.passage_template.format(title=chunk.title or "none", text=text)
 
     def rescore(self, question: str, hits: list[Hit]) -> list[Hit]:
-        """The hits with the evidence model's cosine added to the first `top_k` (the others get none)."""
-        top = hits[: self.top_k]
-        if not top:
+        """The hits, in their order, with the evidence model's cosine added to the `top_k` that the index
+        embedder found closest (the others get none).
+
+        Closest by cosine, not by fused rank: BM25 can lift chunks that share the question's words above
+        the one that answers it (a Dutch page for an English question), and the evidence bar asks how
+        close the best chunk is, not the first.
+        """
+        by_dense = sorted(range(len(hits)), key=lambda i: -hits[i].scores.get(DENSE, float("-inf")))
+        chosen = by_dense[: self.top_k]
+        if not chosen:
             return hits
         query = self.embedder.embed_query(question)
-        passages = self.embedder.embed_passages([self.passage(h.chunk) for h in top])
-        cosines = passages @ query
-        rescored = [
-            replace(h, scores={**h.scores, EVIDENCE: float(c)}) for h, c in zip(top, cosines, strict=True)
+        passages = self.embedder.embed_passages([self.passage(hits[i].chunk) for i in chosen])
+        cosines = dict(zip(chosen, (float(c) for c in passages @ query), strict=True))
+        return [
+            replace(h, scores={**h.scores, EVIDENCE: cosines[i]}) if i in cosines else h
+            for i, h in enumerate(hits)
         ]
-        return rescored + hits[self.top_k :]
