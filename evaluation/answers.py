@@ -190,7 +190,7 @@ def summarise(outcomes: list[Outcome]) -> dict[str, object]:
     unanswerable = [o for o in outcomes if not o.case.answerable]
     answered = [o for o in answerable if not o.abstained]
     with_gold = [o for o in answered if set(o.cited_docs) & set(o.case.gold_docs)] if answerable else []
-    stages = ("retrieve_ms", "first_token_ms", "generate_ms", "grounding_ms", "total_ms")
+    stages = ("retrieve_ms", "evidence_ms", "first_token_ms", "generate_ms", "grounding_ms", "total_ms")
     latency = {
         s: {"p50": percentile(v, 50), "p95": percentile(v, 95), "n": len(v)}
         for s in stages
