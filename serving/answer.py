@@ -70,7 +70,6 @@ class Answer:
     source_numbers: dict[int, int] = field(default_factory=dict)
     unsupported_draft: str | None = None
     evidence: float | None = None  # best question-chunk cosine, the score the evidence bar is held to
-    evidence_by: str = DENSE  # which cosine: the index embedder's (dense) or the evidence model's
 
     @property
     def groundedness(self) -> float | None:
@@ -157,11 +156,11 @@ def answer_question(
     key = DENSE
     if evidence_model is not None:
         t = time.perf_counter()
-        hits = evidence_model.rescore(question, hits)
+        hits = evidence_model.rescore(search_text, hits)
         timings["evidence_ms"] = (time.perf_counter() - t) * 1000
         key = EVIDENCE
     evidence = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin, key=key)
-    decline = partial(_abstain, question, language, hits, timings, evidence=evidence, evidence_by=key)
+    decline = partial(_abstain, question, language, hits, timings, evidence=evidence)
     if evidence_is_weak(len(hits), evidence, policy):
         return decline(model=None)
     context = build_context(
@@ -206,7 +205,6 @@ def answer_question(
         grounding=report,
         source_numbers={n: i + 1 for i, n in enumerate(cited.cited)},
         evidence=evidence,
-        evidence_by=key,
         uncovered_terms=[
             term
             for term in uncovered_terms(
@@ -229,7 +227,6 @@ def _abstain(
     model: str | None,
     unsupported_draft: str | None = None,
     evidence: float | None = None,
-    evidence_by: str = DENSE,
 ) -> Answer:
     return Answer(
         question=question,
@@ -242,5 +239,4 @@ def _abstain(
         timings_ms=timings,
         unsupported_draft=unsupported_draft,
         evidence=evidence,
-        evidence_by=evidence_by,
     )
