@@ -148,11 +148,17 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
             vectors = self._model.encode(
-                list(texts), prompt_name=self._passage_prompt, normalize_embeddings=True, batch_size=8
+                list(texts),
+                prompt_name=self._passage_prompt,
+                normalize_embeddings=True,
+                batch_size=8,
+                show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
     def embed_query(self, text: str) -> Vectors:
         with self._lock:
-            vector = self._model.encode([text], prompt_name=self._query_prompt, normalize_embeddings=True)
+            vector = self._model.encode(
+                [text], prompt_name=self._query_prompt, normalize_embeddings=True, show_progress_bar=False
+            )
         return np.asarray(vector, dtype=np.float32).reshape(self.dim)

@@ -156,7 +156,9 @@ def answer_question(
     key = DENSE
     if evidence_model is not None:
         t = time.perf_counter()
-        hits = evidence_model.rescore(search_text, hits)
+        # the question alone: scored together with the one before it, a change of topic looked answerable
+        # ("What is the CEO's favourite film?" after a password question was answered "Inception")
+        hits = evidence_model.rescore(question, hits)
         timings["evidence_ms"] = (time.perf_counter() - t) * 1000
         key = EVIDENCE
     evidence = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin, key=key)
