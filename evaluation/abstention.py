@@ -25,7 +25,7 @@ from evaluation.answers import Case, half_of
 from retrieval.analysis import detect_language
 from retrieval.hybrid import HybridRetriever
 from serving.answer import evidence_score
-from serving.evidence_model import DENSE, EVIDENCE, EvidenceModel
+from serving.evidence_model import EvidenceModel, evidence_hits
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,9 @@ def collect_evidence(
 ) -> list[Evidence]:
     out = []
     for case in cases:
-        hits = retriever.search(case.question, k=top_k).hits
-        key = DENSE
-        if evidence_model is not None:
-            hits, key = evidence_model.rescore(case.question, hits), EVIDENCE
+        hits, key = evidence_hits(
+            case.question, retriever.search(case.question, k=top_k).hits, evidence_model
+        )
         score = evidence_score(hits, detect_language(case.question), cross_language_margin=margin, key=key)
         out.append(Evidence(case.answerable, half_of(case.case_id), score if score is not None else 0.0))
     return out

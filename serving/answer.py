@@ -17,7 +17,7 @@ from retrieval.types import Chunk, Hit, SearchFilters
 from serving.answerability import uncovered_terms
 from serving.citations import renumber_citations
 from serving.context import build_context, source_text
-from serving.evidence_model import DENSE, EVIDENCE, EvidenceModel
+from serving.evidence_model import DENSE, EvidenceModel, evidence_hits
 from serving.llm import LLMClient, TokenCallback
 from serving.verification import clean_draft, rewrite_citations, strip_markers
 
@@ -152,15 +152,12 @@ def answer_question(
     result = retriever.search(search_text, k=policy.top_k, filters=filters)
     timings = dict(result.timings_ms)
     timings["retrieve_ms"] = (time.perf_counter() - start) * 1000
-    hits = result.hits
-    key = DENSE
+    t = time.perf_counter()
+    # the question alone: scored together with the one before it, a change of topic looked answerable
+    # ("What is the CEO's favourite film?" after a password question was answered "Inception")
+    hits, key = evidence_hits(question, result.hits, evidence_model)
     if evidence_model is not None:
-        t = time.perf_counter()
-        # the question alone: scored together with the one before it, a change of topic looked answerable
-        # ("What is the CEO's favourite film?" after a password question was answered "Inception")
-        hits = evidence_model.rescore(question, hits)
         timings["evidence_ms"] = (time.perf_counter() - t) * 1000
-        key = EVIDENCE
     evidence = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin, key=key)
     decline = partial(_abstain, question, language, hits, timings, evidence=evidence)
     if evidence_is_weak(len(hits), evidence, policy):

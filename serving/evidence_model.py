@@ -54,3 +54,10 @@ class EvidenceModel:
             replace(h, scores={**h.scores, EVIDENCE: cosines[i]}) if i in cosines else h
             for i, h in enumerate(hits)
         ]
+
+
+def evidence_hits(question: str, hits: list[Hit], model: EvidenceModel | None) -> tuple[list[Hit], str]:
+    """The hits with the score the evidence bar is held to, and the key of that score."""
+    if model is None:
+        return hits, DENSE
+    return model.rescore(question, hits), EVIDENCE
