@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 from collections import Counter
@@ -185,6 +186,20 @@ def mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def wilson_interval(n: int, d: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95 % interval of a share n/d (Wilson score): how far a figure on ~150 questions can move by chance.
+
+    On CLAPnq's report half (147 answerable questions) it is about ±7 points, wider than most of the
+    differences a change to the pipeline makes.
+    """
+    if not d:
+        return None
+    p = n / d
+    centre = (p + z * z / (2 * d)) / (1 + z * z / d)
+    half = z * math.sqrt(p * (1 - p) / d + z * z / (4 * d * d)) / (1 + z * z / d)
+    return round(centre - half, 4), round(centre + half, 4)
+
+
 def summarise(outcomes: list[Outcome]) -> dict[str, object]:
     answerable = [o for o in outcomes if o.case.answerable]
     unanswerable = [o for o in outcomes if not o.case.answerable]
@@ -208,6 +223,10 @@ def summarise(outcomes: list[Outcome]) -> dict[str, object]:
         "token_f1_answered": mean([token_f1(o.answer, o.case.gold_answer) for o in answered]),
         "rouge_l_answered": mean([rouge_l(o.answer, o.case.gold_answer) for o in answered]),
         "declined_share": share(sum(o.abstained for o in unanswerable), len(unanswerable)),
+        "ci95": {
+            "answered_share": wilson_interval(len(answered), len(answerable)),
+            "declined_share": wilson_interval(sum(o.abstained for o in unanswerable), len(unanswerable)),
+        },
         # how each kind was declined: by the evidence bar before generating, or after it
         "declined_before_generation": {
             "answerable": share(sum(o.declined_before_generation for o in answerable), len(answerable)),
