@@ -204,6 +204,7 @@ def summarise(outcomes: list[Outcome]) -> dict[str, object]:
     answerable = [o for o in outcomes if o.case.answerable]
     unanswerable = [o for o in outcomes if not o.case.answerable]
     answered = [o for o in answerable if not o.abstained]
+    declined = sum(o.abstained for o in unanswerable)
     with_gold = [o for o in answered if set(o.cited_docs) & set(o.case.gold_docs)] if answerable else []
     stages = ("retrieve_ms", "evidence_ms", "first_token_ms", "generate_ms", "grounding_ms", "total_ms")
     latency = {
@@ -222,10 +223,10 @@ def summarise(outcomes: list[Outcome]) -> dict[str, object]:
         "answered_citing_gold_share": share(len(with_gold), len(answerable)),
         "token_f1_answered": mean([token_f1(o.answer, o.case.gold_answer) for o in answered]),
         "rouge_l_answered": mean([rouge_l(o.answer, o.case.gold_answer) for o in answered]),
-        "declined_share": share(sum(o.abstained for o in unanswerable), len(unanswerable)),
+        "declined_share": share(declined, len(unanswerable)),
         "ci95": {
             "answered_share": wilson_interval(len(answered), len(answerable)),
-            "declined_share": wilson_interval(sum(o.abstained for o in unanswerable), len(unanswerable)),
+            "declined_share": wilson_interval(declined, len(unanswerable)),
         },
         # how each kind was declined: by the evidence bar before generating, or after it
         "declined_before_generation": {
