@@ -21,9 +21,9 @@ def _assemble(data_dir: str, start: _Signal) -> str:
 
 def test_processes_assembling_together_all_get_the_checked_model(tmp_path: Path) -> None:
     """Two bot replicas on one fresh volume: both start, neither fails, and the file is whole."""
-    manager = multiprocessing.Manager()
-    start = manager.Event()
-    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Manager() as manager, ProcessPoolExecutor(3, mp_context=spawn) as pool:
+        start = manager.Event()
         futures = [pool.submit(_assemble, str(tmp_path), start) for _ in range(3)]
         start.set()
         paths = {f.result(timeout=300) for f in futures}
