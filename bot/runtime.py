@@ -73,8 +73,18 @@ def build_backend(settings: Settings, embedder: Embedder) -> SearchBackend:
 
 def build_checker(settings: Settings, embedder: Embedder, llm: LLMClient | None) -> GroundingChecker:
     from serving.grounding import GroundednessChecker
+    from serving.grounding.nli import NLIModel
 
-    return GroundednessChecker(embedder=embedder, judge=llm if settings.serving.llm_judge else None)
+    s = settings.serving
+    nli = None
+    if s.nli_model is not None:
+        nli = NLIModel(s.nli_model, entailment_label=s.nli_entailment_label, threads=s.nli_threads)
+    return GroundednessChecker(
+        embedder=embedder,
+        judge=llm if s.llm_judge else None,
+        nli=nli,
+        threshold=s.nli_threshold if nli is not None else None,
+    )
 
 
 def open_store(settings: Settings, *, migrate: bool = True) -> FeedbackStore:

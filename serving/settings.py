@@ -35,6 +35,12 @@ class ServingSettings(BaseModel):
     source_margin: float | None = Field(default=0.0, ge=0.0)
     min_sources: int = 1
     llm_judge: bool = False
+    # an NLI or hallucination-detection model (a Hugging Face sequence-classification folder) for the
+    # groundedness check; unset: embedding evidence and lexical checks (serving/grounding/nli.py)
+    nli_model: Path | None = None
+    nli_entailment_label: str = "entailment"
+    nli_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    nli_threads: int | None = None
     # a stronger sentence-transformers model (a folder) that re-scores the top hits; the bar then applies
     # to its cosine (`make evidence-model` fetches EmbeddingGemma-300M; README, "Abstention")
     evidence_model: Path | None = None
@@ -45,7 +51,13 @@ class ServingSettings(BaseModel):
     evidence_passage_template: str = "title: {title} | text: {text}"
 
     @field_validator(
-        "adapter", "llm_base_url", "source_margin", "evidence_model", "evidence_bar", mode="before"
+        "adapter",
+        "llm_base_url",
+        "source_margin",
+        "evidence_model",
+        "evidence_bar",
+        "nli_model",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

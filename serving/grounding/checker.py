@@ -8,7 +8,9 @@ or name the cited source lacks also vetoes the claim outright: that is the error
 company answer, and on SummEdits the veto costs nothing over the fitted score. Negation and
 opposites stay soft (strong features): as vetoes they cost accuracy, because the nearest sentence is
 not always the one the claim paraphrases. An LLM judge may be added; it is asked only about
-borderline sentences, where it can change the verdict.
+borderline sentences, where it can change the verdict. Where a deployment has an NLI model on disk
+(serving.grounding.nli), its entailment probability replaces the fitted score and the veto still holds:
+weights fitted for this checker's features mean nothing for a model nobody here could run.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ import numpy as np
 
 from retrieval.embedding import Embedder
 from serving.grounding.claims import Claim, split_claims
-from serving.grounding.evidence import EvidenceFinder, sources_to_check
+from serving.grounding.evidence import Evidence, EvidenceFinder, sources_to_check
 from serving.grounding.judge import LLMJudge
 from serving.grounding.lexical import LexicalFindings, check_lexical
+from serving.grounding.nli import EntailmentModel
 from serving.llm import LLMClient
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 VETO_FACTOR = 0.9  # a vetoed claim scores at most this share of the threshold
+NLI_THRESHOLD = 0.5  # entailment probability at which a claim counts as supported, unless set
 FEATURES = (
     "similarity", "missing_figures", "missing_names", "negation_mismatch", "opposites", "novel_fraction",
 )  # fmt: skip
@@ -71,6 +75,7 @@ class SentenceCheck:
     best_source: int | None  # the source number that supports it best
     wrong_citation: bool  # the cited source does not support it but another does
     judged: bool = False  # the LLM judge was asked
+    entailment: float | None = None  # the NLI model's probability for the scored source, when one is set
 
 
 @dataclass(frozen=True)
@@ -112,30 +117,50 @@ class GroundednessChecker:
         combiner: Combiner | None = None,
         judge_band: tuple[float, float] = (0.25, 0.75),
         hard_veto: bool = True,
+        nli: EntailmentModel | None = None,
     ) -> None:
-        """`threshold` overrides the fitted one; the judge is asked when a score falls in `judge_band`.
+        """`threshold` overrides the fitted one (NLI_THRESHOLD with `nli`); the judge is asked when a
+        score falls in `judge_band`.
 
         With `hard_veto`, a claim with a figure or name its source lacks is never supported.
         """
         self.hard_veto = hard_veto
         self.evidence = EvidenceFinder(embedder)
         self.combiner = combiner or Combiner.load()
-        self.threshold = self.combiner.threshold if threshold is None else threshold
+        self.nli = nli
+        default = NLI_THRESHOLD if nli is not None else self.combiner.threshold
+        self.threshold = default if threshold is None else threshold
         self.judge = LLMJudge(judge) if judge is not None else None
         self.judge_band = judge_band
 
-    def features(
-        self, claim: str, source: str, *, question: str = ""
-    ) -> tuple[tuple[float, ...], LexicalFindings]:
+    def _evidence(self, claim: str, source: str, question: str) -> tuple[Evidence, LexicalFindings]:
         found = self.evidence.best(claim, source)
         lexical = check_lexical(
             claim, source, evidence=found.sentence, region=found.region, question=question
         )
+        return found, lexical
+
+    def features(
+        self, claim: str, source: str, *, question: str = ""
+    ) -> tuple[tuple[float, ...], LexicalFindings]:
+        found, lexical = self._evidence(claim, source, question)
         return feature_vector(found.similarity, lexical), lexical
 
-    def _support(self, claim: str, source: str, question: str) -> tuple[float, LexicalFindings, bool]:
-        features, lexical = self.features(claim, source, question=question)
-        score = self.combiner.score(features)
+    def entailment(self, claim: str, source: str) -> float | None:
+        """The NLI model's support for `claim` by the passage of `source` nearest to it; None without one."""
+        if self.nli is None:
+            return None
+        return self.nli.entailment([(self.evidence.best(claim, source).region, claim)])[0]
+
+    def _support(
+        self, claim: str, source: str, question: str
+    ) -> tuple[float, LexicalFindings, bool, float | None]:
+        found, lexical = self._evidence(claim, source, question)
+        entailment = None
+        if self.nli is not None:
+            entailment = score = self.nli.entailment([(found.region, claim)])[0]
+        else:
+            score = self.combiner.score(feature_vector(found.similarity, lexical))
         if self.hard_veto and lexical.vetoes:
             # a figure or name the source lacks is not outweighed by similar wording
             score = min(score, VETO_FACTOR * self.threshold)
@@ -145,13 +170,13 @@ class GroundednessChecker:
             verdict = self.judge.support(claim, source)
             if verdict is not None:
                 score, judged = (score + verdict) / 2, True
-        return score, lexical, judged
+        return score, lexical, judged, entailment
 
     def check_claim(self, claim: Claim, sources: Sequence[str], *, question: str = "") -> SentenceCheck:
         checked = {n: self._support(claim.text, sources[n - 1], question) for n in range(1, len(sources) + 1)}
         cited = sources_to_check(claim.citations, len(sources))
         own = max(cited, key=lambda n: checked[n][0])
-        score, lexical, judged = checked[own]
+        score, lexical, judged, entailment = checked[own]
         best = max(checked, key=lambda n: checked[n][0]) if checked else None
         supported = score >= self.threshold
         wrong = (
@@ -165,10 +190,14 @@ class GroundednessChecker:
         if wrong:
             issues = (*issues, f"supported by source {best}, not by the cited one")
         elif not supported and not issues:
-            issues = ("no close evidence in the cited source",)
+            issues = (
+                "no close evidence in the cited source"
+                if entailment is None
+                else f"the NLI model finds no support in the cited source ({entailment:.2f})",
+            )
         return SentenceCheck(
             sentence=claim.sentence, citations=claim.citations, score=score, supported=supported,
-            issues=issues, best_source=best, wrong_citation=wrong, judged=judged,
+            issues=issues, best_source=best, wrong_citation=wrong, judged=judged, entailment=entailment,
         )  # fmt: skip
 
     def check(self, answer: str, sources: Sequence[str], *, question: str = "") -> GroundednessReport:
