@@ -153,12 +153,10 @@ class GroundednessChecker:
         return self.nli.entailment([(self.evidence.best(claim, source).region, claim)])[0]
 
     def _support(
-        self, claim: str, source: str, question: str
+        self, claim: str, source: str, found: Evidence, lexical: LexicalFindings, entailment: float | None
     ) -> tuple[float, LexicalFindings, bool, float | None]:
-        found, lexical = self._evidence(claim, source, question)
-        entailment = None
-        if self.nli is not None:
-            entailment = score = self.nli.entailment([(found.region, claim)])[0]
+        if entailment is not None:
+            score = entailment
         else:
             score = self.combiner.score(feature_vector(found.similarity, lexical))
         if self.hard_veto and lexical.vetoes:
@@ -173,7 +171,14 @@ class GroundednessChecker:
         return score, lexical, judged, entailment
 
     def check_claim(self, claim: Claim, sources: Sequence[str], *, question: str = "") -> SentenceCheck:
-        checked = {n: self._support(claim.text, sources[n - 1], question) for n in range(1, len(sources) + 1)}
+        evidence = [self._evidence(claim.text, source, question) for source in sources]
+        entailments: list[float | None] = [None] * len(sources)
+        if self.nli is not None:  # one batch per claim: on a GPU the pairs cost about one pair's time
+            entailments = list(self.nli.entailment([(found.region, claim.text) for found, _ in evidence]))
+        checked = {
+            n: self._support(claim.text, sources[n - 1], *evidence[n - 1], entailments[n - 1])
+            for n in range(1, len(sources) + 1)
+        }
         cited = sources_to_check(claim.citations, len(sources))
         own = max(cited, key=lambda n: checked[n][0])
         score, lexical, judged, entailment = checked[own]

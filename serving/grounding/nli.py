@@ -40,7 +40,9 @@ class NLIModel:
         entailment_label: str = "entailment",
         threads: int | None = None,
         max_length: int = 512,
+        device: str | None = None,
     ) -> None:
+        """`device`: a torch device; by default CUDA where torch sees one, else the CPU."""
         if not (path / "config.json").is_file():
             raise ModelFileError(
                 f"no NLI model at {path} (config.json missing): point BRON_SERVING__NLI_MODEL at a "
@@ -58,8 +60,9 @@ class NLIModel:
             torch.set_num_threads(threads)
         self._torch = torch
         self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self._model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
-        self._model.eval()
+        self._device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+        self._model = model.to(self._device).eval()
         self._max_length = max_length
         self._index = label_index(self._model.config, entailment_label, path)
         self.name = f"nli:{path.resolve().name}"
@@ -72,14 +75,14 @@ class NLIModel:
         batch = self._tokenizer(
             list(premises), list(hypotheses), padding=True, truncation="only_first",
             max_length=self._max_length, return_tensors="pt",
-        )  # fmt: skip
+        ).to(self._device)  # fmt: skip
         with self._lock, self._torch.inference_mode():
             logits = self._model(**batch).logits.float()
         if logits.shape[-1] == 1:  # a single "supported" logit
             probabilities = self._torch.sigmoid(logits[:, 0])
         else:
             probabilities = self._torch.softmax(logits, dim=-1)[:, self._index]
-        return [float(p) for p in probabilities]
+        return [float(p) for p in probabilities.cpu()]
 
 
 def label_index(config: Any, wanted: str, path: Path) -> int:

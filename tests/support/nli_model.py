@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def build_nli_model(
@@ -20,10 +21,12 @@ def build_nli_model(
     labels: Sequence[str] = ("contradiction", "neutral", "entailment"),
     favour: str | None = None,
     words: Iterable[str] = (),
+    config: Any = None,
 ) -> Path:
+    """`config`: a transformers config to build instead of the one-layer BERT (its labels are set here)."""
     import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import AutoModelForSequenceClassification, BertConfig, PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
     known = sorted({w for text in words for w in re.findall(r"\w+", text.lower())})
@@ -39,13 +42,15 @@ def build_nli_model(
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]"
     )
-    config = BertConfig(
+    config = config or BertConfig(
         vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=256, num_labels=len(labels), initializer_range=0.5,
-        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
+        intermediate_size=32, max_position_embeddings=256, initializer_range=0.5,
     )  # fmt: skip
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
     torch.manual_seed(0)
-    model = BertForSequenceClassification(config)
+    model = AutoModelForSequenceClassification.from_config(config)
     if favour is not None:
         with torch.no_grad():
             model.classifier.weight.zero_()
