@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,9 @@ from serving.evidence_model import EvidenceModel
 from serving.llm import LLMClient
 from serving.local_server import LocalLLMServer
 from serving.model_files import default_model_path
+
+if TYPE_CHECKING:
+    from serving.grounding.nli import NLIModel
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +75,25 @@ def build_backend(settings: Settings, embedder: Embedder) -> SearchBackend:
     return SQLiteBackend(settings.index_path, dim=embedder.dim)
 
 
-def build_checker(settings: Settings, embedder: Embedder, llm: LLMClient | None) -> GroundingChecker:
-    from serving.grounding import GroundednessChecker
+def build_nli(settings: Settings) -> NLIModel | None:
+    """The deployment's NLI model for the groundedness check, where BRON_SERVING__NLI_MODEL names one."""
     from serving.grounding.nli import NLIModel
 
     s = settings.serving
-    nli = None
-    if s.nli_model is not None:
-        nli = NLIModel(s.nli_model, entailment_label=s.nli_entailment_label, threads=s.nli_threads)
+    if s.nli_model is None:
+        return None
+    return NLIModel(s.nli_model, entailment_label=s.nli_entailment_label, threads=s.nli_threads)
+
+
+def build_checker(settings: Settings, embedder: Embedder, llm: LLMClient | None) -> GroundingChecker:
+    from serving.grounding import GroundednessChecker
+
+    nli = build_nli(settings)
     return GroundednessChecker(
         embedder=embedder,
-        judge=llm if s.llm_judge else None,
+        judge=llm if settings.serving.llm_judge else None,
         nli=nli,
-        threshold=s.nli_threshold if nli is not None else None,
+        threshold=settings.serving.nli_threshold if nli is not None else None,
     )
 
 

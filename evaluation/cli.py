@@ -241,15 +241,11 @@ def hallucination_command(
 
     With BRON_SERVING__NLI_MODEL set, that model is scored too, alone and as the checker runs it.
     """
+    from bot.runtime import build_nli
     from bot.settings import load_settings
     from evaluation.hallucination import print_report, run
-    from serving.grounding.nli import NLIModel
 
-    s = load_settings().serving
-    nli = None
-    if s.nli_model is not None:
-        nli = NLIModel(s.nli_model, entailment_label=s.nli_entailment_label, threads=s.nli_threads or threads)
-    result = run(dataset, data_dir, threads=threads, out_dir=out_dir, nli=nli)
+    result = run(dataset, data_dir, threads=threads, out_dir=out_dir, nli=build_nli(load_settings()))
     print_report(dataset, result)
     console.print(f"reproduce: {_command_line()}")
 
