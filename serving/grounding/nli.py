@@ -63,7 +63,9 @@ class NLIModel:
         self._device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
         self._model = model.to(self._device).eval()
-        self._max_length = max_length
+        # the model's own position limit, where it is below the one asked for
+        limits = [max_length, getattr(model.config, "max_position_embeddings", None)]
+        self._max_length = min(int(n) for n in limits if isinstance(n, int) and n > 0)
         self._index = label_index(self._model.config, entailment_label, path)
         self.name = f"nli:{path.resolve().name}"
         self._lock = threading.Lock()  # one forward pass at a time: torch's CPU threads are shared
@@ -73,7 +75,7 @@ class NLIModel:
             return []
         premises, hypotheses = zip(*pairs, strict=True)
         batch = self._tokenizer(
-            list(premises), list(hypotheses), padding=True, truncation="only_first",
+            list(premises), list(hypotheses), padding=True, truncation="longest_first",
             max_length=self._max_length, return_tensors="pt",
         ).to(self._device)  # fmt: skip
         with self._lock, self._torch.inference_mode():

@@ -73,6 +73,12 @@ def test_probability_is_the_entailment_label_of_premise_then_hypothesis(model_di
     assert model.entailment([]) == []
 
 
+def test_a_source_longer_than_the_model_reads_is_cut_to_fit(model_dir: Path) -> None:
+    model = nli(model_dir, "short", favour="entailment")  # 256 positions
+    long_premise = " ".join([LEAVE_EN] * 40)  # about 1,500 words
+    assert model.entailment([(long_premise, SUPPORTED), (LEAVE_EN, long_premise)])[0] > 0.99
+
+
 def test_pinned_label_decides(model_dir: Path) -> None:
     assert nli(model_dir, "yes", favour="entailment").entailment([(LEAVE_EN, UNSUPPORTED)])[0] > 0.99
     assert nli(model_dir, "no", favour="contradiction").entailment([(LEAVE_EN, SUPPORTED)])[0] < 0.01
