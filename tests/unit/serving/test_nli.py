@@ -23,18 +23,8 @@ from serving.errors import ModelFileError
 from serving.grounding import GroundednessChecker, split_claims
 from serving.grounding.nli import NLIModel
 from tests.support.nli_model import build_nli_model
+from tests.support.policy_texts import EXPENSES_EN, LEAVE_EN, LEAVE_NL
 
-LEAVE_EN = (
-    "Annual leave. Full-time employees receive 25 vacation days per calendar year. "
-    "Unused days can be carried over until 1 July of the following year. "
-    "Requests must be approved by your manager at least 14 days in advance."
-)
-EXPENSES_EN = (
-    "Expense claims. Employees can claim travel costs for business trips. "
-    "Receipts must be submitted within 30 days through the Declaro portal. "
-    "The maximum hotel allowance is € 1.500 per trip."
-)
-LEAVE_NL = "Medewerkers met een voltijdcontract krijgen 25 vakantiedagen per kalenderjaar."
 SUPPORTED = "Full-time employees get 25 vacation days each year [1]."
 UNSUPPORTED = "Employees may bring their dogs to the office [1]."
 
