@@ -148,13 +148,18 @@ class GroundednessChecker:
 
     def entailment(self, claim: str, source: str) -> float | None:
         """The NLI model's support for `claim` by the passage of `source` nearest to it; None without one."""
+        return self._entailments(claim, [self.evidence.best(claim, source)])[0]
+
+    def _entailments(self, claim: str, found: Sequence[Evidence]) -> list[float | None]:
+        """One batch per claim: on a GPU the pairs cost about one pair's time."""
         if self.nli is None:
-            return None
-        return self.nli.entailment([(self.evidence.best(claim, source).region, claim)])[0]
+            return [None] * len(found)
+        return list(self.nli.entailment([(f.region, claim) for f in found]))
 
     def _support(
         self, claim: str, source: str, found: Evidence, lexical: LexicalFindings, entailment: float | None
-    ) -> tuple[float, LexicalFindings, bool, float | None]:
+    ) -> tuple[float, bool]:
+        """(score, whether the LLM judge was asked)."""
         if entailment is not None:
             score = entailment
         else:
@@ -168,20 +173,19 @@ class GroundednessChecker:
             verdict = self.judge.support(claim, source)
             if verdict is not None:
                 score, judged = (score + verdict) / 2, True
-        return score, lexical, judged, entailment
+        return score, judged
 
     def check_claim(self, claim: Claim, sources: Sequence[str], *, question: str = "") -> SentenceCheck:
         evidence = [self._evidence(claim.text, source, question) for source in sources]
-        entailments: list[float | None] = [None] * len(sources)
-        if self.nli is not None:  # one batch per claim: on a GPU the pairs cost about one pair's time
-            entailments = list(self.nli.entailment([(found.region, claim.text) for found, _ in evidence]))
+        entailments = self._entailments(claim.text, [found for found, _ in evidence])
         checked = {
             n: self._support(claim.text, sources[n - 1], *evidence[n - 1], entailments[n - 1])
             for n in range(1, len(sources) + 1)
         }
         cited = sources_to_check(claim.citations, len(sources))
         own = max(cited, key=lambda n: checked[n][0])
-        score, lexical, judged, entailment = checked[own]
+        score, judged = checked[own]
+        lexical, entailment = evidence[own - 1][1], entailments[own - 1]
         best = max(checked, key=lambda n: checked[n][0]) if checked else None
         supported = score >= self.threshold
         wrong = (
