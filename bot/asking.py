@@ -48,7 +48,9 @@ def grounding_dict(answer: Answer) -> dict[str, Any]:
     report = answer.grounding
     if report is None:
         return {"unsupported_draft": answer.unsupported_draft} if answer.unsupported_draft else {}
-    extra = {"uncovered_terms": answer.uncovered_terms} if answer.uncovered_terms else {}
+    extra: dict[str, Any] = {"uncovered_terms": answer.uncovered_terms} if answer.uncovered_terms else {}
+    if answer.quoted:
+        extra |= {"quoted": True, "unsupported_draft": answer.unsupported_draft}
     sentences = [
         {
             "sentence": strip_markers(s.sentence),

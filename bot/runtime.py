@@ -152,6 +152,7 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
             cross_language_margin=s.cross_language_margin,
             min_sources=s.min_sources,
             source_margin=s.source_margin,
+            quote_bar=s.quote_floor,
         )
         yield Runtime(
             settings=settings,

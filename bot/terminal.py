@@ -27,6 +27,8 @@ def render_text(answer: Answer) -> str:
     if answer.groundedness is not None:
         lines.append("")
         lines.append(f"Groundedness: {answer.groundedness:.2f}")
+        if answer.quoted:
+            lines.append("  quoted word for word: the model's own wording did not pass the check")
         for s in grounding_dict(answer).get("unsupported", []):
             lines.append(f"  ⚠ not supported by the cited sources: {s}")
         if answer.uncovered_terms:
@@ -43,6 +45,7 @@ def to_json(result: AskResult) -> dict[str, Any]:
         "language": a.language,
         "answer": a.text,
         "abstained": a.abstained,
+        "quoted": a.quoted,
         "model": a.model,
         "interaction_id": result.interaction_id,
         "citations": [

@@ -10,7 +10,10 @@ involved, so this runs in minutes; `bron eval answers --half report` then measur
 
 The model also declines by itself (no answer, or nothing it says is supported), so the best bar for
 the whole pipeline is lower than the best bar for retrieval alone. Given the per-question log of an
-end-to-end run on the tune half made with a low bar, the bar is chosen for the whole pipeline instead.
+end-to-end run on the tune half made with a low bar, the bar is chosen for the whole pipeline instead,
+together with the quote bar (`serving.quoting`): above it a draft the check rejects is replaced by a
+quote of the sources rather than declined. The log says which drafts were rejected and how strong
+their evidence was, so one run decides both bars.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evaluation.answers import Case, half_of
@@ -33,7 +36,9 @@ class Evidence:
     answerable: bool
     half: str
     score: float
-    declined_later: bool = False  # known only from an end-to-end run: the pipeline declined after generating
+    declined_later: bool = False  # known only from an end-to-end run: declined after generating, for
+    # another reason than a rejected draft
+    rejected: bool = False  # the check rejected the draft: quoted at or above the quote bar, else declined
 
 
 def evidence_from_log(path: Path) -> tuple[list[Evidence], float]:
@@ -47,7 +52,10 @@ def evidence_from_log(path: Path) -> tuple[list[Evidence], float]:
             answerable=r["answerable"],
             half=half_of(r["id"]),
             score=r["evidence"],
-            declined_later=r["abstained"] and not r["declined_before_generation"],
+            declined_later=(
+                r["abstained"] and not r["declined_before_generation"] and not r.get("unsupported_draft")
+            ),
+            rejected=bool(r.get("unsupported_draft")),
         )
         for r in rows
     ]
@@ -72,30 +80,58 @@ def collect_evidence(
     return out
 
 
-def rates(evidence: Sequence[Evidence], bar: float) -> tuple[float, float]:
-    """(answered share of answerable, declined share of unanswerable) with the bar at `bar`."""
-    pos = [e.score >= bar and not e.declined_later for e in evidence if e.answerable]
-    neg = [e.score < bar or e.declined_later for e in evidence if not e.answerable]
+def answers(e: Evidence, bar: float, quote_bar: float | None = None) -> bool:
+    """Whether the pipeline answers (with the model's words or a quote) at these bars."""
+    if e.score < bar or e.declined_later:
+        return False
+    return not e.rejected or (quote_bar is not None and e.score >= quote_bar)
+
+
+def rates(evidence: Sequence[Evidence], bar: float, quote_bar: float | None = None) -> tuple[float, float]:
+    """(answered share of answerable, declined share of unanswerable) with the bars at `bar`, `quote_bar`."""
+    pos = [answers(e, bar, quote_bar) for e in evidence if e.answerable]
+    neg = [not answers(e, bar, quote_bar) for e in evidence if not e.answerable]
     return sum(pos) / max(1, len(pos)), sum(neg) / max(1, len(neg))
+
+
+def _grid(lo: float, hi: float, step: float) -> list[float]:
+    start = math.floor(lo / step + 1e-9) * step  # bars on a fixed grid, whatever the lowest one
+    return [round(start + i * step, 4) for i in range(round((hi - start) / step) + 1)]
+
+
+def choose_bars(
+    evidence: Sequence[Evidence], *, lo: float = 0.70, hi: float = 0.95, step: float = 0.0025
+) -> tuple[float, float | None]:
+    """(evidence bar, quote bar or None for "never quote") that raise the lower of the answered and
+    declined shares furthest.
+
+    The aim is a floor on each share (both at least 80 %), so the lower one is what counts; their sum
+    (Youden's J) would trade a few answered questions for more declines past the floor. Ties go to
+    the higher sum, then to the lower bars, which answer more. Without rejected drafts in `evidence`
+    (a retrieval-only run) there is nothing to quote, and the quote bar is None.
+    """
+    quotable = any(e.rejected for e in evidence)
+    top = max(hi, max((e.score for e in evidence), default=hi))
+
+    def key(bars: tuple[float, float | None]) -> tuple[float, float, float, float]:
+        shares = rates(evidence, *bars)
+        quote = math.inf if bars[1] is None else bars[1]
+        return round(min(shares), 9), round(sum(shares), 9), -bars[0], -quote
+
+    candidates: list[tuple[float, float | None]] = []
+    for bar in _grid(lo, hi, step):
+        candidates.append((bar, None))
+        if quotable:
+            candidates += [(bar, q) for q in _grid(bar, top + step, step) if q >= bar]
+    return max(candidates, key=key)
 
 
 def choose_bar(
     evidence: Sequence[Evidence], *, lo: float = 0.70, hi: float = 0.95, step: float = 0.0025
 ) -> float:
-    """The bar that raises the lower of the answered and declined shares furthest.
-
-    The aim is a floor on each share (both at least 80 %), so the lower one is what counts; their sum
-    (Youden's J) would trade a few answered questions for more declines past the floor. Ties go to
-    the higher sum, then to the lower bar, which answers more.
-    """
-    start = math.floor(lo / step + 1e-9) * step  # bars on a fixed grid, whatever the lowest one
-    bars = [round(start + i * step, 4) for i in range(round((hi - start) / step) + 1)]
-
-    def key(bar: float) -> tuple[float, float, float]:
-        shares = rates(evidence, bar)
-        return round(min(shares), 9), round(sum(shares), 9), -bar
-
-    return max(bars, key=key)
+    """The evidence bar alone, never quoting (see `choose_bars`)."""
+    plain = [replace(e, rejected=False, declined_later=e.declined_later or e.rejected) for e in evidence]
+    return choose_bars(plain, lo=lo, hi=hi, step=step)[0]
 
 
 def auc(evidence: Sequence[Evidence]) -> float:
@@ -107,15 +143,24 @@ def auc(evidence: Sequence[Evidence]) -> float:
     return sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg) / (len(pos) * len(neg))
 
 
-def summarise_bar(evidence: Sequence[Evidence], *, current_bar: float, lo: float = 0.70) -> dict[str, object]:
-    bar = choose_bar([e for e in evidence if e.half == "tune"], lo=lo)
-    out: dict[str, object] = {"chosen_bar": bar, "current_bar": current_bar}
+def summarise_bar(
+    evidence: Sequence[Evidence],
+    *,
+    current_bar: float,
+    current_quote_bar: float | None = None,
+    lo: float = 0.70,
+) -> dict[str, object]:
+    bar, quote_bar = choose_bars([e for e in evidence if e.half == "tune"], lo=lo)
+    out: dict[str, object] = {
+        "chosen_bar": bar, "chosen_quote_bar": quote_bar,
+        "current_bar": current_bar, "current_quote_bar": current_quote_bar,
+    }  # fmt: skip
     for half in ("tune", "report"):
         part = [e for e in evidence if e.half == half]
         if not part:
             continue
-        answered, declined = rates(part, bar)
-        now_answered, now_declined = rates(part, current_bar)
+        answered, declined = rates(part, bar, quote_bar)
+        now_answered, now_declined = rates(part, current_bar, current_quote_bar)
         out[half] = {
             "questions": len(part),
             "auc": round(auc(part), 4),

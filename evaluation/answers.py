@@ -138,7 +138,8 @@ class Outcome:
     error: str | None = None
     evidence: float | None = None
     declined_before_generation: bool = False
-    unsupported_draft: str | None = None  # what the model wrote when the checker then declined it
+    unsupported_draft: str | None = None  # what the model wrote when the checker rejected it
+    quoted: bool = False  # answered with a quote of the sources in place of that draft
 
 
 def half_of(case_id: str) -> str:
@@ -179,6 +180,7 @@ def run_cases(
         yield Outcome(
             case, a.text, a.abstained, cited, dict(a.timings_ms), evidence=a.evidence,
             declined_before_generation=a.abstained and a.model is None, unsupported_draft=a.unsupported_draft,
+            quoted=a.quoted,
         )  # fmt: skip
 
 
@@ -233,6 +235,13 @@ def summarise(outcomes: list[Outcome]) -> dict[str, object]:
             "answerable": share(sum(o.declined_before_generation for o in answerable), len(answerable)),
             "unanswerable": share(sum(o.declined_before_generation for o in unanswerable), len(unanswerable)),
         },
+        # answered with a quote of the sources because the check rejected the model's draft
+        "quoted": {
+            "answerable": sum(o.quoted for o in answered),
+            "citing_gold": sum(o.quoted for o in with_gold),
+            "token_f1": mean([token_f1(o.answer, o.case.gold_answer) for o in answered if o.quoted]),
+            "unanswerable": sum(o.quoted for o in unanswerable),
+        },
         "errors": sum(o.error is not None for o in outcomes),
         "latency_ms": latency,
     }
@@ -264,7 +273,7 @@ def ask_all(
                         "abstained": outcome.abstained, "cited_gold": bool(set(outcome.cited_docs) & set(outcome.case.gold_docs)),
                         "timings_ms": outcome.timings_ms, "error": outcome.error, "evidence": outcome.evidence,
                         "declined_before_generation": outcome.declined_before_generation,
-                        "unsupported_draft": outcome.unsupported_draft,
+                        "unsupported_draft": outcome.unsupported_draft, "quoted": outcome.quoted,
                     }, ensure_ascii=False) + "\n")  # fmt: skip
             progress.update(task, advance=1)
     return outcomes

@@ -187,7 +187,12 @@ def abstention_command(
     settings = load_settings()
     if answers_log is not None:
         evidence, lowest = evidence_from_log(answers_log)
-        report = summarise_bar(evidence, current_bar=settings.serving.bar, lo=lowest)
+        report = summarise_bar(
+            evidence,
+            current_bar=settings.serving.bar,
+            current_quote_bar=settings.serving.quote_floor,
+            lo=lowest,
+        )
     else:
         with open_runtime(_clapnq_settings(settings), with_llm=False) as runtime:
             cases = _indexed_clapnq(runtime, clapnq)
@@ -199,7 +204,9 @@ def abstention_command(
                 evidence_model=runtime.evidence_model,
             )
         report = summarise_bar(evidence, current_bar=settings.serving.bar)
-    table = Table(title=f"Evidence bar chosen on the tune half: {report['chosen_bar']}")
+    table = Table(
+        title=f"Chosen on the tune half: evidence bar {report['chosen_bar']}, quote bar {report['chosen_quote_bar']}"
+    )
     for col in (
         "half",
         "questions",
@@ -218,7 +225,10 @@ def abstention_command(
         table.add_row(half, str(r["questions"]), f"{r['auc']:.3f}", f"{r['answered_share']:.3f}",
                       f"{r['declined_share']:.3f}", f"{now['answered_share']:.3f}", f"{now['declined_share']:.3f}")  # fmt: skip
     console.print(table)
-    console.print(f"current bar: {report['current_bar']} (evidence model: {settings.serving.evidence_model})")
+    console.print(
+        f"current bars: evidence {report['current_bar']}, quote {report['current_quote_bar']} "
+        f"(evidence model: {settings.serving.evidence_model})"
+    )
     report["command"] = _command_line()
     console.print(f"reproduce: {report['command']}")
     _write(out, report)

@@ -19,6 +19,7 @@ from serving.citations import renumber_citations
 from serving.context import build_context, source_text
 from serving.evidence_model import DENSE, EvidenceModel, evidence_hits
 from serving.llm import LLMClient, TokenCallback
+from serving.quoting import quote_claim, with_lead
 from serving.verification import clean_draft, rewrite_citations, strip_markers
 
 NOT_FOUND = "NOT_FOUND"
@@ -33,6 +34,10 @@ class GroundingChecker(Protocol):
     """Scores each sentence against the numbered sources (serving.grounding is the real one)."""
 
     def check(self, answer: str, sources: Sequence[str], *, question: str = "") -> Any: ...
+
+    def nearest(self, text: str, sources: Sequence[str]) -> tuple[int, str]:
+        """(1-based source number, the sentence or two of it closest to `text`)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class AnswerPolicy:
     min_sources: int = 1
     # a hit goes into the prompt only if its own evidence reaches the bar less this; None: every hit
     source_margin: float | None = 0.0
+    # a draft the check rejects is replaced by a quote of the sources when the evidence reaches this;
+    # None: it is declined (serving.quoting)
+    quote_bar: float | None = None
 
 
 @dataclass
@@ -68,8 +76,9 @@ class Answer:
     invalid_citations: list[int] = field(default_factory=list)
     uncovered_terms: list[str] = field(default_factory=list)
     source_numbers: dict[int, int] = field(default_factory=dict)
-    unsupported_draft: str | None = None
+    unsupported_draft: str | None = None  # the model's draft, when the check rejected it
     evidence: float | None = None  # best question-chunk cosine, the score the evidence bar is held to
+    quoted: bool = False  # the text quotes the sources because the check rejected the draft
 
     @property
     def groundedness(self) -> float | None:
@@ -175,14 +184,18 @@ def answer_question(
     raw = clean_draft(completion.text)
     if not raw or NOT_FOUND in raw:
         return decline(model=completion.model)
-    report = None
+    draft, report, quoted = raw, None, False
     if checker is not None:
         t = time.perf_counter()
         report = checker.check(raw, [source_text(h.chunk) for h in context.sources], question=question)
         timings["grounding_ms"] = (time.perf_counter() - t) * 1000
         if report.sentences and all(not s.supported for s in report.sentences):
-            return decline(model=completion.model, unsupported_draft=raw)
-        if report.sentences:
+            quote = _quote(question, context.sources, checker, evidence, policy)
+            if quote is None:
+                return decline(model=completion.model, unsupported_draft=raw)
+            raw, report, quoted = quote[0], quote[1], True
+            timings["grounding_ms"] = (time.perf_counter() - t) * 1000
+        elif report.sentences:
             raw = rewrite_citations(report.sentences)
     cited = renumber_citations(raw, n_sources=len(context.sources))
     if not strip_markers(cited.text):
@@ -194,7 +207,7 @@ def answer_question(
     answer = Answer(
         question=question,
         language=language,
-        text=cited.text,
+        text=with_lead(cited.text, language) if quoted else cited.text,
         citations=citations,
         hits=hits,
         abstained=False,
@@ -204,6 +217,8 @@ def answer_question(
         grounding=report,
         source_numbers={n: i + 1 for i, n in enumerate(cited.cited)},
         evidence=evidence,
+        quoted=quoted,
+        unsupported_draft=draft if quoted else None,
         uncovered_terms=[
             term
             for term in uncovered_terms(
@@ -215,6 +230,25 @@ def answer_question(
     )
     timings["total_ms"] = (time.perf_counter() - start) * 1000
     return answer
+
+
+def _quote(
+    question: str,
+    sources: Sequence[Hit],
+    checker: GroundingChecker,
+    evidence: float | None,
+    policy: AnswerPolicy,
+) -> tuple[str, Any] | None:
+    """(the quote, cited, and its check) when the evidence reaches the quote bar and the check supports
+    the quote; None: decline. A quote is checked like any answer, so its score is stored with it."""
+    if policy.quote_bar is None or evidence is None or evidence < policy.quote_bar or not sources:
+        return None
+    n, window = checker.nearest(question, [h.chunk.text for h in sources])
+    text = quote_claim(window, n)
+    report = checker.check(text, [source_text(h.chunk) for h in sources], question=question)
+    if not report.sentences or not all(s.supported for s in report.sentences):
+        return None
+    return text, report
 
 
 def _abstain(

@@ -28,8 +28,11 @@ class ServingSettings(BaseModel):
     temperature: float = 0.1
     context_tokens: int = 1400
     local: LocalServerSettings = LocalServerSettings()
-    # chosen for the whole pipeline on CLAPnq's tune half: bench/answers/abstention-end-to-end.json
-    min_dense_score: float = 0.8625
+    # chosen for the whole pipeline on CLAPnq's tune half, with quote_bar: bench/answers/abstention-end-to-end.json
+    min_dense_score: float = 0.865
+    # when the check supports no sentence of the draft, Bron quotes the source passage closest to the
+    # question instead of declining, if the evidence reaches this bar; unset: it declines
+    quote_bar: float | None = 0.87
     cross_language_margin: float = 0.03
     # sources below the evidence bar less this stay out of the prompt; unset: every retrieved source
     source_margin: float | None = Field(default=0.0, ge=0.0)
@@ -45,6 +48,8 @@ class ServingSettings(BaseModel):
     # to its cosine (`make evidence-model` fetches EmbeddingGemma-300M; README, "Abstention")
     evidence_model: Path | None = None
     evidence_bar: float | None = None
+    # quote_bar on the evidence model's scale (0.56 for EmbeddingGemma-300M); unset: decline
+    evidence_quote_bar: float | None = None
     evidence_top_k: int = Field(default=3, ge=1)
     evidence_threads: int | None = None
     # how a chunk is laid out for the evidence model ({title}, {text}); empty: the model's own prompt
@@ -56,6 +61,8 @@ class ServingSettings(BaseModel):
         "source_margin",
         "evidence_model",
         "evidence_bar",
+        "quote_bar",
+        "evidence_quote_bar",
         "nli_model",
         mode="before",
     )
@@ -82,3 +89,8 @@ class ServingSettings(BaseModel):
             if self.evidence_model is not None and self.evidence_bar is not None
             else self.min_dense_score
         )
+
+    @property
+    def quote_floor(self) -> float | None:
+        """The quote bar in force, on the same scale as `bar`."""
+        return self.evidence_quote_bar if self.evidence_model is not None else self.quote_bar

@@ -112,7 +112,7 @@ def answer_in_thread(
         text=answer.text or "…",
         blocks=answer_blocks(answer, interaction_id=interaction_id),
         footer=answer_footer(answer, interaction_id=interaction_id),
-        streamed_ok=not answer.abstained and not grounding_dict(answer).get("unsupported"),
+        streamed_ok=not (answer.abstained or answer.quoted or grounding_dict(answer).get("unsupported")),
     )
     if ts is not None and interaction_id is not None:
         link_message(runtime, interaction_id, channel=question.channel, message_ts=ts)

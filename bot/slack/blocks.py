@@ -98,6 +98,8 @@ def answer_footer(answer: Answer, *, interaction_id: str | None) -> list[Block]:
         blocks += text_sections(f"*{label}*\n" + "\n".join(lines))
     if answer.groundedness is not None:
         context = [text(lang, "grounded", score=score(lang, answer.groundedness))]
+        if answer.quoted:
+            context.append(text(lang, "quoted"))
         if grounding_dict(answer).get("unsupported"):
             context.append(text(lang, "unsupported"))
         if answer.uncovered_terms:

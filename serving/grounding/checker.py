@@ -229,6 +229,12 @@ class GroundednessChecker:
         score = min((c.score for c in checks), default=1.0)
         return GroundednessReport(score, checks)
 
+    def nearest(self, text: str, sources: Sequence[str]) -> tuple[int, str]:
+        """The source number (1-based) and the one- or two-sentence window of it closest to `text`."""
+        found = [self.evidence.best(text, source) for source in sources]
+        best = max(range(len(found)), key=lambda i: found[i].similarity)
+        return best + 1, found[best].window
+
     def score_pair(self, document: str, claim_text: str) -> float:
         """Support of a whole generated text (e.g. a summary) by one document: its weakest sentence."""
         return self.check(claim_text, [document]).score

@@ -3,7 +3,15 @@
 import json
 from pathlib import Path
 
-from evaluation.abstention import Evidence, auc, choose_bar, evidence_from_log, rates, summarise_bar
+from evaluation.abstention import (
+    Evidence,
+    auc,
+    choose_bar,
+    choose_bars,
+    evidence_from_log,
+    rates,
+    summarise_bar,
+)
 from evaluation.answers import half_of
 
 
@@ -107,3 +115,40 @@ def test_an_end_to_end_log_lowers_the_bar_when_the_model_declines_by_itself(tmp_
     assert rates(evidence, bar) == (1.0, 1.0)
     retrieval_only = [Evidence(e.answerable, e.half, e.score) for e in evidence]
     assert sum(rates(retrieval_only, choose_bar(retrieval_only, lo=lowest))) == 1.5
+
+
+def test_the_quote_bar_recovers_rejected_answerable_drafts_above_the_rejected_unanswerable_ones() -> None:
+    answered = _ev([0.90] * 6, True)
+    rejected_answerable = [Evidence(True, "tune", s, rejected=True) for s in (0.95, 0.93, 0.91, 0.86)]
+    declined = _ev([0.70] * 8, False)
+    rejected_unanswerable = [Evidence(False, "tune", s, rejected=True) for s in (0.89, 0.88)]
+    evidence = answered + rejected_answerable + declined + rejected_unanswerable
+    # never quoting answers 6 of 10; quoting above 0.89 answers 9 and still declines all 10
+    assert rates(evidence, 0.85) == (0.6, 1.0)
+    bar, quote_bar = choose_bars(evidence, lo=0.80)
+    assert quote_bar is not None and 0.89 < quote_bar <= 0.91
+    assert rates(evidence, bar, quote_bar) == (0.9, 1.0)
+    assert choose_bar(evidence, lo=0.80) == bar  # the evidence bar alone counts rejected drafts as declined
+    # a retrieval-only run has no drafts, so no quote bar
+    assert choose_bars(answered + declined, lo=0.80)[1] is None
+
+
+def test_a_log_marks_rejected_drafts_apart_from_other_declines_after_generation(tmp_path: Path) -> None:
+    ids = [i for i in map(str, range(200)) if half_of(i) == "tune"][:4]
+    rows = [
+        {"id": ids[0], "answerable": True, "evidence": 0.9, "abstained": True,
+         "declined_before_generation": False, "unsupported_draft": "It is 8 [1]."},
+        {"id": ids[1], "answerable": True, "evidence": 0.9, "abstained": False,
+         "declined_before_generation": False, "unsupported_draft": "It is 8 [1].", "quoted": True},
+        {"id": ids[2], "answerable": False, "evidence": 0.9, "abstained": True,
+         "declined_before_generation": False, "unsupported_draft": None},
+        {"id": ids[3], "answerable": False, "evidence": 0.5, "abstained": True,
+         "declined_before_generation": True},
+    ]  # fmt: skip
+    log = tmp_path / "run.answers.jsonl"
+    log.write_text("".join(json.dumps(x) + "\n" for x in rows))
+    evidence, _ = evidence_from_log(log)
+    assert [e.rejected for e in evidence] == [True, True, False, False]
+    assert [e.declined_later for e in evidence] == [False, False, True, False]
+    assert rates(evidence, 0.6, 0.85) == (1.0, 1.0)
+    assert rates(evidence, 0.6, None) == (0.0, 1.0)
