@@ -100,7 +100,12 @@ def _grid(lo: float, hi: float, step: float) -> list[float]:
 
 
 def choose_bars(
-    evidence: Sequence[Evidence], *, lo: float = 0.70, hi: float = 0.95, step: float = 0.0025
+    evidence: Sequence[Evidence],
+    *,
+    lo: float = 0.70,
+    hi: float = 0.95,
+    step: float = 0.0025,
+    bar: float | None = None,
 ) -> tuple[float, float | None]:
     """(evidence bar, quote bar or None for "never quote") that raise the lower of the answered and
     declined shares furthest.
@@ -108,7 +113,8 @@ def choose_bars(
     The aim is a floor on each share (both at least 80 %), so the lower one is what counts; their sum
     (Youden's J) would trade a few answered questions for more declines past the floor. Ties go to
     the higher sum, then to the lower bars, which answer more. Without rejected drafts in `evidence`
-    (a retrieval-only run) there is nothing to quote, and the quote bar is None.
+    (a retrieval-only run) there is nothing to quote, and the quote bar is None. With `bar` given,
+    only the quote bar is chosen.
     """
     quotable = any(e.rejected for e in evidence)
     top = max(hi, max((e.score for e in evidence), default=hi))
@@ -119,10 +125,10 @@ def choose_bars(
         return round(min(shares), 9), round(sum(shares), 9), -bars[0], -quote
 
     candidates: list[tuple[float, float | None]] = []
-    for bar in _grid(lo, hi, step):
-        candidates.append((bar, None))
+    for b in _grid(lo, hi, step) if bar is None else [bar]:
+        candidates.append((b, None))
         if quotable:
-            candidates += [(bar, q) for q in _grid(bar, top + step, step) if q >= bar]
+            candidates += [(b, q) for q in _grid(b, top + step, step) if q >= b]
     return max(candidates, key=key)
 
 
@@ -149,8 +155,10 @@ def summarise_bar(
     current_bar: float,
     current_quote_bar: float | None = None,
     lo: float = 0.70,
+    hold_bar: float | None = None,
 ) -> dict[str, object]:
-    bar, quote_bar = choose_bars([e for e in evidence if e.half == "tune"], lo=lo)
+    """`hold_bar`: keep the evidence bar there and choose only the quote bar."""
+    bar, quote_bar = choose_bars([e for e in evidence if e.half == "tune"], lo=lo, bar=hold_bar)
     out: dict[str, object] = {
         "chosen_bar": bar, "chosen_quote_bar": quote_bar,
         "current_bar": current_bar, "current_quote_bar": current_quote_bar,

@@ -177,6 +177,10 @@ def abstention_command(
             help="per-question log of `bron eval answers --half tune` run with a low bar: choose for the whole pipeline"
         ),
     ] = None,
+    hold_bar: Annotated[
+        float | None,
+        typer.Option(help="with --answers-log: keep the evidence bar here and choose only the quote bar"),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
 ) -> None:
     """Choose the evidence bar below which Bron declines, on CLAPnq's tune half; report it on the other half."""
@@ -192,6 +196,7 @@ def abstention_command(
             current_bar=settings.serving.bar,
             current_quote_bar=settings.serving.quote_floor,
             lo=lowest,
+            hold_bar=hold_bar,
         )
     else:
         with open_runtime(_clapnq_settings(settings), with_llm=False) as runtime:

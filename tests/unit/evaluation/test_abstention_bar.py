@@ -152,3 +152,10 @@ def test_a_log_marks_rejected_drafts_apart_from_other_declines_after_generation(
     assert [e.declined_later for e in evidence] == [False, False, True, False]
     assert rates(evidence, 0.6, 0.85) == (1.0, 1.0)
     assert rates(evidence, 0.6, None) == (0.0, 1.0)
+
+
+def test_a_held_evidence_bar_leaves_only_the_quote_bar_to_choose() -> None:
+    evidence = _ev([0.90] * 6, True) + [Evidence(True, "tune", s, rejected=True) for s in (0.95, 0.86)]
+    evidence += _ev([0.70] * 8, False) + [Evidence(False, "tune", 0.89, rejected=True)]
+    bar, quote_bar = choose_bars(evidence, lo=0.80, bar=0.82)
+    assert bar == 0.82 and quote_bar is not None and 0.89 < quote_bar <= 0.95
