@@ -156,6 +156,8 @@ def test_a_log_marks_rejected_drafts_apart_from_other_declines_after_generation(
 
 def test_a_held_evidence_bar_leaves_only_the_quote_bar_to_choose() -> None:
     evidence = _ev([0.90] * 6, True) + [Evidence(True, "tune", s, rejected=True) for s in (0.95, 0.86)]
-    evidence += _ev([0.70] * 8, False) + [Evidence(False, "tune", 0.89, rejected=True)]
+    evidence += _ev([0.70] * 8, False) + [Evidence(False, "tune", s, rejected=True) for s in (0.89, 0.88)]
+    # quoting every rejected draft declines 8 of 10 unanswerable questions; above 0.89, 10 of 10 and 7 of 8
     bar, quote_bar = choose_bars(evidence, lo=0.80, bar=0.82)
     assert bar == 0.82 and quote_bar is not None and 0.89 < quote_bar <= 0.95
+    assert rates(evidence, bar, quote_bar) == (0.875, 1.0)
