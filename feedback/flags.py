@@ -20,6 +20,8 @@ def flag_reasons(interaction: Interaction, rules: FlagRules, *, thumbs_down: boo
         reasons.append("unsupported_sentence")
     if rules.on_uncovered_question and interaction.grounding.get("uncovered_terms"):
         reasons.append("question_not_in_sources")
+    if rules.on_quoted and interaction.grounding.get("quoted"):
+        reasons.append("draft_rejected")
     if rules.on_no_citation and not any(c.citation for c in interaction.chunks):
         reasons.append("no_citation")
     return reasons

@@ -15,6 +15,9 @@ class FlagRules(BaseModel):
     on_unsupported_sentence: bool = True
     on_no_citation: bool = True
     on_uncovered_question: bool = True
+    # the check rejected the model's own draft and Bron quoted the sources instead: the draft and the
+    # passage side by side are what a reviewer corrects into training data
+    on_quoted: bool = True
 
 
 class StoreSettings(BaseModel):

@@ -157,6 +157,9 @@ def test_thumbs_down_records_feedback_and_opens_one_flag(store: FeedbackStore) -
         (FlagRules(on_no_citation=False), {"groundedness": 0.9, "grounding": {},
                                            "chunks": [ChunkRecord(**{**VERLOF.__dict__, "citation": None})]}, []),
         (FlagRules(), {"abstained": True, "groundedness": None, "grounding": {}}, []),
+        (FlagRules(), {"groundedness": 0.9, "grounding": {"unsupported": [], "quoted": True,
+                                                          "unsupported_draft": "25 weeks [1]."}}, ["draft_rejected"]),
+        (FlagRules(on_quoted=False), {"groundedness": 0.9, "grounding": {"quoted": True}}, []),
     ],
 )  # fmt: skip
 def test_flag_rules_come_from_settings(
