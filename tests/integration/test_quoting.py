@@ -17,10 +17,11 @@ import pytest
 from bot.asking import grounding_dict
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from bot.slack.blocks import answer_footer
+from bot.slack.blocks import answer_blocks, answer_footer
 from retrieval.ingest import ingest_paths
 from serving.answer import Answer, AnswerPolicy, answer_question
 from serving.llm import Completion
+from tests.fakeslack import check_blocks
 
 HANDBOOK = Path(__file__).resolve().parents[2] / "retrieval" / "sample_handbook"
 
@@ -91,8 +92,11 @@ def test_a_quote_says_so_in_slack(runtime: Runtime) -> None:
     policy = replace(runtime.policy, min_dense_score=0.0, quote_bar=0.0)
     answer = _ask(runtime, "How long must my password be?", "At least 8 characters [1].", policy)
     assert answer.quoted
-    context = [b for b in answer_footer(answer, interaction_id=None) if b["type"] == "context"]
+    context = [b for b in answer_footer(answer, interaction_id="i-1") if b["type"] == "context"]
     assert "Quoted word for word" in context[0]["elements"][0]["text"]
+    blocks = answer_blocks(answer, interaction_id="i-1")
+    assert check_blocks(blocks) == []
+    assert "The sources say:" in blocks[0]["text"]["text"]
 
 
 def test_a_supported_draft_is_not_replaced(runtime: Runtime) -> None:
