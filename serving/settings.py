@@ -79,7 +79,8 @@ class ServingSettings(BaseModel):
         if self.evidence_model is not None and self.evidence_bar is None:
             raise ValueError(
                 "evidence_model is set without evidence_bar: set BRON_SERVING__EVIDENCE_BAR to the bar "
-                "`bron eval abstention` chose for that model (0.5225 for EmbeddingGemma-300M)"
+                "`bron eval abstention` chose for that model (0.5275 for EmbeddingGemma-300M, with "
+                "BRON_SERVING__EVIDENCE_QUOTE_BAR=0.56)"
             )
         return self
 
