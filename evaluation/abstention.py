@@ -5,7 +5,7 @@ Bron declines before generating when no retrieved chunk is close enough to the q
 cosine against `serving.evidence_bar`). Unanswerable CLAPnq questions come
 with on-topic passages that lack the answer, the hard case for such a bar. The bar chosen on the
 "tune" half is the one whose lower share is highest (answered share of answerable questions, declined
-share of unanswerable ones; see `choose_bar`); it is reported on the "report" half. No LLM is
+share of unanswerable ones; see `choose_bars`); it is reported on the "report" half. No LLM is
 involved, so this runs in minutes; `bron eval answers --half report` then measures the whole pipeline with that bar.
 
 The model also declines by itself (no answer, or nothing it says is supported), so the best bar for

@@ -187,10 +187,11 @@ def answer_question(
     draft, report, quoted = raw, None, False
     if checker is not None:
         t = time.perf_counter()
-        report = checker.check(raw, [source_text(h.chunk) for h in context.sources], question=question)
+        texts = [source_text(h.chunk) for h in context.sources]
+        report = checker.check(raw, texts, question=question)
         timings["grounding_ms"] = (time.perf_counter() - t) * 1000
         if report.sentences and all(not s.supported for s in report.sentences):
-            quote = _quote(question, context.sources, checker, evidence, policy)
+            quote = _quote(question, context.sources, texts, checker, evidence, policy)
             if quote is None:
                 return decline(model=completion.model, unsupported_draft=raw)
             raw, report, quoted = quote[0], quote[1], True
@@ -235,17 +236,20 @@ def answer_question(
 def _quote(
     question: str,
     sources: Sequence[Hit],
+    texts: Sequence[str],
     checker: GroundingChecker,
     evidence: float | None,
     policy: AnswerPolicy,
 ) -> tuple[str, Any] | None:
     """(the quote, cited, and its check) when the evidence reaches the quote bar and the check supports
-    the quote; None: decline. A quote is checked like any answer, so its score is stored with it."""
+    the quote; None: decline. A quote is checked like any answer (against `texts`, the sources as the
+    model read them), so its score is stored with it; it is taken from the chunk text alone, without
+    the title and section lines."""
     if policy.quote_bar is None or evidence is None or evidence < policy.quote_bar or not sources:
         return None
     n, window = checker.nearest(question, [h.chunk.text for h in sources])
     text = quote_claim(window, n)
-    report = checker.check(text, [source_text(h.chunk) for h in sources], question=question)
+    report = checker.check(text, texts, question=question)
     if not report.sentences or not all(s.supported for s in report.sentences):
         return None
     return text, report
