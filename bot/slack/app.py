@@ -13,7 +13,7 @@ from bot.settings import SlackSettings
 from bot.slack.commands import register_commands
 from bot.slack.dedupe import dedupe_events
 from bot.slack.feedback_modal import register_feedback
-from bot.slack.listeners import build_assistant, register_events
+from bot.slack.listeners import register_agent_view, register_events
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True) -> App
         name="bron",
     )
     app.use(dedupe_events(runtime.store))
-    app.use(build_assistant(runtime))
     register_events(app, runtime)
+    register_agent_view(app)
     register_commands(app, runtime)
     register_feedback(app, runtime)
     return app

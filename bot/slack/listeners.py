@@ -1,4 +1,4 @@
-"""Event listeners: mentions, channel and DM messages, assistant threads, reactions.
+"""Event listeners: mentions, channel and DM messages, reactions, and the agent messages tab.
 
 Each listener acknowledges at once (an empty `ack`) and does the work in a lazy listener, which
 Bolt runs on its thread pool after the acknowledgement: Slack's 3-second limit holds however slow
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Assistant, BoltContext, SetStatus, SetSuggestedPrompts, SetTitle
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
@@ -21,7 +21,6 @@ from bot.slack.lookups import bron_answered_in_thread
 from bot.slack.questions import Question, is_thumbs, question_from_event, route_message
 from bot.slack.texts import SUGGESTED_PROMPTS, text
 from feedback.errors import StoreError
-from retrieval.analysis import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +61,10 @@ def register_events(app: App, runtime: Runtime) -> None:
         question = question_from_event(
             event, settings, bot_user_id=context.bot_user_id, team_id=team_of(body, context), surface="slack"
         )
+        if route == "follow_up" and not _bron_in_thread(runtime, question):
+            return
         history: tuple[tuple[str, str], ...] = ()
-        if route == "follow_up":
-            if not _bron_in_thread(runtime, question):
-                return
+        if question.thread_ts != question.ts:  # a follow-up, or a reply in a DM thread
             history = thread_history(
                 client,
                 channel=question.channel,
@@ -99,46 +98,36 @@ def _bron_in_thread(runtime: Runtime, question: Question) -> bool:
         return False
 
 
-def build_assistant(runtime: Runtime) -> Assistant:
-    """The assistant pane (and threads in Bron's DMs): suggested prompts, a status while answering, a title."""
-    settings = runtime.settings.slack
-    assistant = Assistant()
+def register_agent_view(app: App) -> None:
+    """The messages tab under `agent_view`: a greeting on first opening, suggested prompts every time.
 
-    def started(say: Any, set_suggested_prompts: SetSuggestedPrompts, payload: dict[str, Any]) -> None:
+    `app_home_opened` with tab "messages" replaces the legacy `assistant_thread_started`. Prompts are
+    set without `thread_ts` (with one, an agent app's call silently does nothing); the greeting is
+    posted only while the DM is still empty, which every replica can tell from Slack itself.
+    """
+
+    def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
+        channel = str(event.get("channel") or "")
+        if event.get("tab") != "messages" or not channel:
+            return
         try:
-            say(text("en", "greeting"))
-            set_suggested_prompts(prompts=list(SUGGESTED_PROMPTS))
+            if not client.conversations_history(channel=channel, limit=1).get("messages"):
+                client.chat_postMessage(channel=channel, text=text("en", "greeting"))
         except SlackClientError as exc:
-            log.warning("assistant thread greeting failed: %s", exc)
+            log.warning("greeting in %s not posted: %s", channel, exc)
+        set_prompts(client, channel)
 
-    def user_message(
-        body: dict[str, Any],
-        event: dict[str, Any],
-        client: WebClient,
-        context: BoltContext,
-        set_status: SetStatus,
-        set_title: SetTitle,
-    ) -> None:
-        question = question_from_event(
-            event, settings, bot_user_id=context.bot_user_id,
-            team_id=context.team_id or body.get("team_id"), surface="slack_assistant",
-        )  # fmt: skip
-        language = detect_language(question.text)
-        try:
-            set_status(text(language, "searching"))
-        except SlackClientError as exc:  # a plain DM thread is no assistant thread: answer anyway
-            log.info("no assistant status in %s: %s", question.channel, exc)
-        history = thread_history(
-            client, channel=question.channel, thread_ts=question.thread_ts,
-            before_ts=question.ts, bot_user_id=context.bot_user_id,
-        )  # fmt: skip
-        answer_in_thread(runtime, client, question, history=history)
-        if not history:
-            try:
-                set_title(question.text[:80])
-            except SlackClientError as exc:
-                log.info("no assistant title in %s: %s", question.channel, exc)
+    def on_context_changed(event: dict[str, Any], client: WebClient) -> None:
+        channel = str(event.get("channel") or "")
+        if channel:
+            set_prompts(client, channel)
 
-    assistant.thread_started(lazy=[started])(_ack)
-    assistant.user_message(lazy=[user_message])(_ack)
-    return assistant
+    app.event("app_home_opened")(ack=_ack, lazy=[on_home_opened])
+    app.event("app_context_changed")(ack=_ack, lazy=[on_context_changed])
+
+
+def set_prompts(client: WebClient, channel: str) -> None:
+    try:
+        client.assistant_threads_setSuggestedPrompts(channel_id=channel, prompts=list(SUGGESTED_PROMPTS))
+    except SlackClientError as exc:
+        log.warning("suggested prompts in %s not set: %s", channel, exc)

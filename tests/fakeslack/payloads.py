@@ -140,6 +140,25 @@ def assistant_thread_started(
     }
 
 
+def app_home_opened(*, tab: str = "messages", channel: str = DM_CHANNEL_ID, user: str = USER_ID) -> Payload:
+    """A user opened the app's Messages (or Home) tab; under `agent_view` this starts a conversation."""
+    return {"type": "app_home_opened", "user": user, "channel": channel, "tab": tab, "event_ts": unique_ts()}
+
+
+def app_context_changed(
+    *, channel: str = DM_CHANNEL_ID, user: str = USER_ID, viewing: str | None = CHANNEL_ID
+) -> Payload:
+    """The user, with the agent open in `channel`, now views `viewing` (None: nothing in particular)."""
+    entities = [{"type": "slack#/types/channel_id", "value": viewing, "team_id": TEAM_ID}] if viewing else []
+    return {
+        "type": "app_context_changed",
+        "user": user,
+        "channel": channel,
+        "context": {"entities": entities} if entities else {},
+        "event_ts": unique_ts(),
+    }
+
+
 def slash_command_fields(
     command: str, text: str, *, user: str = USER_ID, channel: str = CHANNEL_ID, response_url: str
 ) -> dict[str, str]:

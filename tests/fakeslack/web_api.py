@@ -51,6 +51,7 @@ class Workspace:
         self.ephemerals: list[Body] = []
         self.views: list[Body] = []
         self.users: dict[str, Body] = {}
+        self.prompts: dict[str, list[Body]] = {}  # suggested prompts per DM, as an agent app sets them
         self._handlers: dict[str, Callable[[Body], Body]] = {
             "auth.test": self._auth_test,
             "apps.connections.open": lambda args: {"ok": True, "url": self._socket_url()},
@@ -69,6 +70,7 @@ class Workspace:
             "views.update": self._view,
             "views.publish": self._view,
             "users.info": self._user_info,
+            "assistant.threads.setSuggestedPrompts": self._set_prompts,
         }
         self.known_methods = known_methods | frozenset(self._handlers)
 
@@ -298,6 +300,14 @@ class Workspace:
         view["hash"] = f"{self.next_ts()}.hash"
         self.views.append(copy.deepcopy(view))
         return {"ok": True, "view": view}
+
+    def _set_prompts(self, args: Body) -> Body:
+        """An agent app's prompts belong to the DM; with a `thread_ts` Slack answers ok and ignores them."""
+        if not args.get("channel_id"):
+            return _error("channel_not_found")
+        if not args.get("thread_ts"):
+            self.prompts[str(args["channel_id"])] = list(json_arg(args.get("prompts")) or [])
+        return {"ok": True}
 
     def _user_info(self, args: Body) -> Body:
         user_id = str(args.get("user", ""))

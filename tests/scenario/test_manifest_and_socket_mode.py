@@ -6,6 +6,7 @@ event the manifest subscribes to is pushed through the fake's websocket and must
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from bot.runtime import Runtime
 from bot.slack import spec
 from tests.fakeslack import FakeSlack, payloads
 from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID
+from tests.fakeslack.manifest import check_manifest, event_reference_scopes, methods_called, needed_scopes
 from tests.scenario.harness import build, send, wait_for_text
 
 MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yaml"
@@ -30,13 +32,60 @@ def manifest() -> dict[str, Any]:
     return loaded
 
 
-def test_manifest_lists_exactly_the_commands_events_and_scopes_the_code_uses() -> None:
+BOT_SOURCES = sorted((Path(__file__).resolve().parents[2] / "bot").rglob("*.py"))
+
+
+def _problems(m: dict[str, Any]) -> list[str]:
+    """Everything wrong with a manifest: Slack's own checks, then scopes and events the code does not use."""
+    problems = check_manifest(m)
+    events = m["settings"]["event_subscriptions"]["bot_events"]
+    problems += [f"event {e}: the code has no listener for it" for e in events if e not in spec.EVENT_SCOPES]
+    used = {e: spec.EVENT_SCOPES[e] for e in events if e in spec.EVENT_SCOPES}
+    needed = needed_scopes(used, methods_called(BOT_SOURCES), commands=bool(m["features"]["slash_commands"]))
+    scopes = set(m["oauth_config"]["scopes"]["bot"])
+    problems += [f"scope {s}: nothing in the code needs it" for s in sorted(scopes - needed)]
+    problems += [f"scope {s}: the code needs it, the manifest lacks it" for s in sorted(needed - scopes)]
+    return problems
+
+
+def test_manifest_is_accepted_for_a_new_app_and_asks_only_for_what_the_code_uses() -> None:
     m = manifest()
+    assert _problems(m) == []
     assert sorted(c["command"] for c in m["features"]["slash_commands"]) == sorted(spec.COMMANDS)
     assert sorted(m["settings"]["event_subscriptions"]["bot_events"]) == sorted(spec.BOT_EVENTS)
     assert sorted(m["oauth_config"]["scopes"]["bot"]) == sorted(spec.BOT_SCOPES)
     assert m["settings"]["socket_mode_enabled"] is True
     assert m["settings"]["interactivity"]["is_enabled"] is True
+
+
+def test_spec_event_scopes_agree_with_slacks_event_reference() -> None:
+    for event, scopes in spec.EVENT_SCOPES.items():
+        reference = event_reference_scopes(event)
+        if reference is not None:
+            assert list(scopes) == reference, event
+
+
+def test_manifest_check_refuses_assistant_view_and_unused_scopes_or_events() -> None:
+    legacy = copy.deepcopy(manifest())
+    legacy["features"]["assistant_view"] = {"assistant_description": "Ask about the handbook."}
+    del legacy["features"]["agent_view"]
+    assert "features.assistant_view: new apps must use features.agent_view" in _problems(legacy)
+
+    extra_scope = copy.deepcopy(manifest())
+    extra_scope["oauth_config"]["scopes"]["bot"].append("files:read")
+    assert _problems(extra_scope) == ["scope files:read: nothing in the code needs it"]
+
+    extra_event = copy.deepcopy(manifest())
+    extra_event["settings"]["event_subscriptions"]["bot_events"].append("assistant_thread_started")
+    assert _problems(extra_event) == ["event assistant_thread_started: the code has no listener for it"]
+
+    missing = copy.deepcopy(manifest())
+    missing["oauth_config"]["scopes"]["bot"].remove("mpim:history")
+    assert _problems(missing) == ["scope mpim:history: the code needs it, the manifest lacks it"]
+
+    unknown_key = copy.deepcopy(manifest())
+    unknown_key["features"]["agent_view"]["greeting"] = "Hi"
+    assert any(p.startswith("features.agent_view:") for p in _problems(unknown_key))
 
 
 def _sample_event(kind: str) -> dict[str, Any]:
@@ -57,11 +106,14 @@ def _sample_event(kind: str) -> dict[str, Any]:
         return event
     if kind == "reaction_added":
         return payloads.reaction_added("tada", item_channel=CHANNEL_ID, item_ts="1700000000.000100")
-    if kind == "assistant_thread_started":
-        return payloads.assistant_thread_started()
-    if kind == "assistant_thread_context_changed":
-        started = payloads.assistant_thread_started(context_channel=CHANNEL_ID)
-        return {**started, "type": "assistant_thread_context_changed"}
+    if kind == "message.mpim":
+        event = payloads.message_im("just chatting", channel="G0GROUPDM01")
+        event["channel_type"] = "mpim"
+        return event
+    if kind == "app_home_opened":
+        return payloads.app_home_opened(tab="home")
+    if kind == "app_context_changed":
+        return payloads.app_context_changed()
     raise AssertionError(f"no sample for {kind}; add one when subscribing to a new event")
 
 
@@ -107,20 +159,28 @@ def test_every_command_has_a_listener(offline_runtime: Runtime) -> None:
             )
 
 
-def test_assistant_thread_gets_prompts_status_and_title(offline_runtime: Runtime) -> None:
+def test_messages_tab_greets_once_and_sets_prompts_without_a_thread(offline_runtime: Runtime) -> None:
     with FakeSlack() as fake:
         app = build(offline_runtime, fake)
-        started = payloads.assistant_thread_started()
-        thread_ts = started["assistant_thread"]["thread_ts"]
-        send(app, fake, payloads.event_callback(started))
+        send(app, fake, payloads.event_callback(payloads.app_home_opened()))
         [prompts] = fake.wait_for_call("assistant.threads.setSuggestedPrompts")
-        assert prompts.args["thread_ts"] == thread_ts
+        assert "thread_ts" not in prompts.args  # with one, an agent app's prompts silently do nothing
+        assert [p["title"] for p in fake.workspace.prompts[DM_CHANNEL_ID]] == [
+            "Vakantiedagen",
+            "Expenses",
+            "Ziekmelding",
+        ]
+        [greeting] = fake.messages(DM_CHANNEL_ID)
+        assert greeting["text"].startswith("Hi! Ask me anything")
 
-        question = payloads.message_im("Hoeveel vakantiedagen heb ik?", thread_ts=thread_ts)
+        send(app, fake, payloads.event_callback(payloads.app_home_opened()))  # opened again: no second hello
+        fake.wait_for_call("assistant.threads.setSuggestedPrompts", n=2)
+        send(app, fake, payloads.event_callback(payloads.app_home_opened(tab="home")))
+        send(app, fake, payloads.event_callback(payloads.app_context_changed()))
+        fake.wait_for_call("assistant.threads.setSuggestedPrompts", n=3)
+        assert len(fake.messages(DM_CHANNEL_ID)) == 1
+
+        question = payloads.message_im("Hoeveel vakantiedagen heb ik?")
         send(app, fake, payloads.event_callback(question))
-        [status] = fake.wait_for_call("assistant.threads.setStatus")
-        assert status.args["status"] == "Ik zoek in het handboek…"
-        wait_for_text(fake, DM_CHANNEL_ID, thread_ts, SORRY_NL)
-        [title] = fake.wait_for_call("assistant.threads.setTitle")
-        assert title.args["title"] == "Hoeveel vakantiedagen heb ik?"
+        wait_for_text(fake, DM_CHANNEL_ID, question["ts"], SORRY_NL)
         fake.assert_all_calls_valid()
