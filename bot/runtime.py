@@ -191,13 +191,17 @@ def _llm_client(settings: Settings) -> Iterator[LLMClient]:
             base_url=base_url,
             model=s.model,
             adapter=s.adapter,
+            adapter_file=s.adapter_file,
+            adapter_retry_s=s.adapter_retry_s,
+            max_in_flight=s.max_in_flight,
+            queue_timeout_s=s.queue_timeout_s,
             api_key=s.llm_api_key,
             timeout_s=s.request_timeout_s,
             max_retries=s.max_retries,
             max_tokens=s.max_tokens,
             temperature=s.temperature,
         )
-        if s.adapter:
+        if client.adapter:
             client.check_adapter()
         yield client
     finally:

@@ -1,4 +1,4 @@
-"""`bron finetune ...`: data → train → eval → promote, as four commands.
+"""`bron finetune ...`: data → train → eval → promote (and rollback), one command each.
 
 Mounted by bot/cli.py (`app.add_typer(finetune_app, name="finetune")`) and runnable on its own as
 `python -m finetune.cli`, which is how `.venv-ft` runs it (that venv does not need the Slack side).
@@ -223,25 +223,70 @@ def eval_cmd(
     console.print("[green]The adapter is not worse than the base model; it may be promoted.[/green]")
 
 
+VllmUrls = Annotated[
+    list[str] | None,
+    typer.Option("--vllm-url", help="a vLLM replica (…/v1); repeat for each, or give a headless Service "
+                 "whose name resolves to every replica"),
+]  # fmt: skip
+VllmRoot = Annotated[
+    str | None,
+    typer.Option(help="where vLLM sees --served-dir (e.g. /adapters); default: the same path"),
+]
+VllmKey = Annotated[
+    str | None, typer.Option(envvar="VLLM_API_KEY", help="vLLM's API key (from the environment)")
+]
+
+
 @app.command("promote")
 def promote_cmd(
     adapter_dir: Annotated[Path, typer.Argument(help="the trained adapter folder")],
-    served_dir: Annotated[Path, typer.Option(help="the folder vLLM loads adapters from")],
+    served_dir: Annotated[Path, typer.Option(help="the adapters volume every vLLM replica reads")],
     eval_report: Annotated[
         Path | None, typer.Option(help="the report `bron finetune eval --report` wrote")
     ] = None,
-    name: Annotated[str, typer.Option(help="served adapter name (BRON_SERVING__ADAPTER)")] = "bron-handbook",
-    vllm_url: Annotated[str | None, typer.Option(help="hot-load into this running vLLM")] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="VLLM_API_KEY")] = None,
+    name: Annotated[
+        str, typer.Option(help="adapter family; versions are served as NAME-vN")
+    ] = "bron-handbook",
+    vllm_url: VllmUrls = None,
+    vllm_root: VllmRoot = None,
+    base_model: Annotated[
+        str | None, typer.Option(help="the base model as vLLM was started with it (its --model)")
+    ] = None,
+    api_key: VllmKey = None,
     force: Annotated[bool, typer.Option(help="promote without a passing evaluation")] = False,
 ) -> None:
-    """Install an adapter that passed evaluation, and hot-load it into vLLM when asked."""
+    """Install an adapter that passed evaluation as the next version, load it on every replica, switch Bron."""
+    from pathlib import PurePosixPath
+
     from finetune.evaluate import promote
 
     with friendly_errors():
-        target = promote(adapter_dir, served_dir=served_dir, name=name, eval_report=eval_report, force=force,
-                         vllm_url=vllm_url, api_key=api_key)  # fmt: skip
-    console.print(f"promoted → {target}" + (f" and loaded into {vllm_url} as {name!r}" if vllm_url else ""))
+        version = promote(adapter_dir, served_dir=served_dir, family=name, eval_report=eval_report, force=force,
+                          vllm_urls=vllm_url or [], vllm_root=PurePosixPath(vllm_root) if vllm_root else None,
+                          base_model=base_model, api_key=api_key)  # fmt: skip
+    where = f"loaded on {len(vllm_url)} vLLM address(es) and " if vllm_url else ""
+    console.print(f"promoted {escape(version)}: {where}active in {served_dir / 'active.json'}")
+
+
+@app.command("rollback")
+def rollback_cmd(
+    served_dir: Annotated[Path, typer.Option(help="the adapters volume every vLLM replica reads")],
+    to: Annotated[
+        str | None, typer.Option(help="the version to make active; default: the previous one")
+    ] = None,
+    vllm_url: VllmUrls = None,
+    vllm_root: VllmRoot = None,
+    api_key: VllmKey = None,
+) -> None:
+    """Point Bron back at an earlier adapter version, after loading it on every replica."""
+    from pathlib import PurePosixPath
+
+    from finetune.adapters import rollback
+
+    with friendly_errors():
+        pointer = rollback(served_dir, to=to, vllm_urls=vllm_url or [],
+                           vllm_root=PurePosixPath(vllm_root) if vllm_root else None, api_key=api_key)  # fmt: skip
+    console.print(f"active adapter: {escape(str(pointer.active))} (was {escape(str(pointer.previous))})")
 
 
 if __name__ == "__main__":

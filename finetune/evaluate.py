@@ -5,8 +5,8 @@ through the OpenAI-compatible API — on vLLM both are one server: the base mode
 adapter's name. Three measures, each in 0..1, higher is better: citation rate (the answer cites a
 source that exists), groundedness (the answer-time check against the prompt's sources), and token F1
 against the reference answer. An adapter worse than the base on any of them by more than `tolerance`
-is refused; promotion copies it into the served adapters folder and, where vLLM allows runtime LoRA
-updates, hot-loads it with `POST /v1/load_lora_adapter`.
+is refused; promotion installs it as a new version in the served adapters folder, loads it on every vLLM
+replica and only then points Bron at it (finetune/adapters.py).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import httpx
-
+from finetune.adapters import activate, install_version, next_version
 from finetune.data import Checker, lexical_support
 from finetune.errors import PromotionError
 from finetune.examples import Example
@@ -137,61 +136,22 @@ def report(
     }
 
 
-def install_adapter(adapter_dir: Path, *, served_dir: Path, name: str) -> Path:
-    """Copy the adapter to `served_dir/name`, keeping the one it replaces as `name.previous`."""
-    if not (adapter_dir / "adapter_config.json").exists():
-        raise PromotionError(f"{adapter_dir} has no adapter_config.json; is it a PEFT adapter folder?")
-    served_dir.mkdir(parents=True, exist_ok=True)
-    target, staging, previous = (
-        served_dir / name,
-        served_dir / f".{name}.staging",
-        served_dir / f"{name}.previous",
-    )
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(adapter_dir, staging)
-    if target.exists():
-        shutil.rmtree(previous, ignore_errors=True)
-        target.rename(previous)
-    staging.rename(target)
-    return target
-
-
-def hot_load(
-    vllm_url: str, *, name: str, path: Path, api_key: str | None = None, timeout_s: float = 120.0
-) -> str:
-    """Load (or reload) adapter `name` from `path` into a running vLLM; needs runtime LoRA updating."""
-    root = vllm_url.rstrip("/").removesuffix("/v1")
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    body = {"lora_name": name, "lora_path": str(path.resolve())}
-    with httpx.Client(base_url=root, headers=headers, timeout=timeout_s) as http:
-        r = http.post("/v1/load_lora_adapter", json=body)
-        if r.status_code == 400 and "already" in r.text.lower():
-            http.post("/v1/unload_lora_adapter", json={"lora_name": name}).raise_for_status()
-            r = http.post("/v1/load_lora_adapter", json=body)
-        if r.status_code in (404, 405):
-            raise PromotionError(
-                f"{root} does not offer /v1/load_lora_adapter: start vLLM with "
-                "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, or restart it with --lora-modules "
-                f"{name}={path}"
-            )
-        if r.status_code >= 400:
-            raise PromotionError(
-                f"vLLM refused to load {path} as {name!r}: HTTP {r.status_code} {r.text[:300]}"
-            )
-        return r.text
-
-
 def promote(
     adapter_dir: Path,
     *,
     served_dir: Path,
-    name: str,
+    family: str,
     eval_report: Path | None,
     force: bool = False,
-    vllm_url: str | None = None,
+    vllm_urls: Sequence[str] = (),
+    vllm_root: PurePosixPath | None = None,
+    base_model: str | None = None,
     api_key: str | None = None,
-) -> Path:
-    """Install an adapter that passed evaluation; refuse one that failed or was never evaluated."""
+) -> str:
+    """Install an adapter that passed evaluation as the next version, load it everywhere, then switch.
+
+    Refuses one that failed or was never evaluated. Returns the new version's name (`family-vN`).
+    """
     if not force:
         if eval_report is None or not eval_report.exists():
             raise PromotionError("no evaluation report: run `bron finetune eval ... --report FILE` first "
@@ -202,7 +162,11 @@ def promote(
             raise PromotionError(f"the evaluation refused this adapter ({reasons}); it was not promoted")
         if verdict.get("adapter_dir") and Path(verdict["adapter_dir"]).resolve() != adapter_dir.resolve():
             raise PromotionError(f"{eval_report} evaluated {verdict['adapter_dir']}, not {adapter_dir}")
-    target = install_adapter(adapter_dir, served_dir=served_dir, name=name)
-    if vllm_url:
-        hot_load(vllm_url, name=name, path=target, api_key=api_key)
-    return target
+    name = next_version(served_dir, family)
+    target = install_version(adapter_dir, served_dir=served_dir, name=name, base_model=base_model)
+    try:
+        activate(served_dir, name, vllm_urls=list(vllm_urls), vllm_root=vllm_root, api_key=api_key)
+    except PromotionError:
+        shutil.rmtree(target, ignore_errors=True)  # never activated: the next try reuses the number
+        raise
+    return name

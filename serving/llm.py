@@ -2,15 +2,20 @@
 
 Retries with exponential backoff on 429/5xx and connection errors come from the `openai` client
 (`max_retries`); this module adds streaming with time-to-first-token, a LoRA adapter chosen by model
-name with a fallback to the base model, and errors that tell the user what to do.
+name with a per-request fallback to the base model, a bound on requests in flight (vLLM itself queues
+without limit, so a burst would otherwise wait minutes instead of hearing "busy"), and errors that tell
+the user what to do.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -31,6 +36,18 @@ class Completion:
     completion_tokens: int | None = None
 
 
+def read_active_adapter(path: Path) -> str | None:
+    """The adapter `bron finetune promote` made active, from the pointer file it writes.
+
+    A missing or unreadable pointer means "no adapter": the base model answers, never an error.
+    """
+    try:
+        name = json.loads(path.read_text(encoding="utf-8")).get("active")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
 class LLMClient:
     def __init__(
         self,
@@ -38,28 +55,54 @@ class LLMClient:
         base_url: str,
         model: str,
         adapter: str | None = None,
+        adapter_file: Path | None = None,
+        adapter_retry_s: float = 60.0,
         api_key: str = "not-needed",
         timeout_s: float = 120.0,
         max_retries: int = 3,
         max_tokens: int = 320,
         temperature: float = 0.1,
+        max_in_flight: int | None = None,
+        queue_timeout_s: float = 30.0,
     ) -> None:
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
         )
         self.base_url = base_url
         self.base_model = model
-        self.adapter = adapter
+        self._adapter = adapter
+        self.adapter_file = adapter_file
+        self.adapter_retry_s = adapter_retry_s
         self.max_tokens = max_tokens
         self.temperature = temperature
-        self._adapter_missing = False
+        self.queue_timeout_s = queue_timeout_s
+        self._slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
+        # adapter name -> monotonic time before which requests go to the base model instead
+        self._adapter_down_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def adapter(self) -> str | None:
+        """The adapter Bron should use: the promoted one named in the pointer file, else the setting."""
+        if self.adapter_file is not None:
+            return read_active_adapter(self.adapter_file) or self._adapter
+        return self._adapter
+
+    @adapter.setter
+    def adapter(self, name: str | None) -> None:
+        self._adapter = name
 
     @property
     def model(self) -> str:
-        """The adapter's name while the server serves it, else the base model."""
-        if self.adapter and not self._adapter_missing:
-            return self.adapter
+        """The adapter's name unless it failed recently (then the base model until its back-off ends)."""
+        adapter = self.adapter
+        if adapter and time.monotonic() >= self._adapter_down_until.get(adapter, 0.0):
+            return adapter
         return self.base_model
+
+    def _mark_adapter_down(self, adapter: str) -> None:
+        with self._lock:
+            self._adapter_down_until[adapter] = time.monotonic() + self.adapter_retry_s
 
     def available_models(self) -> list[str]:
         try:
@@ -73,15 +116,21 @@ class LLMClient:
             raise GenerationError(f"the LLM server at {self.base_url} refused to list models: {exc}") from exc
 
     def check_adapter(self) -> None:
-        """Fall back to the base model, with a warning, when the configured adapter is not served."""
-        if not self.adapter:
+        """Warn, and use the base model for a back-off period, when the adapter is not served yet.
+
+        With vLLM's filesystem LoRA resolver an adapter loads on its first request, so "not listed"
+        is not final: requests try it again once the back-off has passed.
+        """
+        adapter = self.adapter
+        if not adapter:
             return
         models = self.available_models()
-        self._adapter_missing = self.adapter not in models
-        if self._adapter_missing:
+        if adapter not in models:
+            self._mark_adapter_down(adapter)
             log.warning(
-                "LoRA adapter %r is not served by %s (models: %s); answering with base model %r",
-                self.adapter, self.base_url, ", ".join(models), self.base_model,
+                "LoRA adapter %r is not served by %s (models: %s); answering with base model %r "
+                "and trying the adapter again in %.0f s",
+                adapter, self.base_url, ", ".join(models), self.base_model, self.adapter_retry_s,
             )  # fmt: skip
 
     def chat(
@@ -92,13 +141,35 @@ class LLMClient:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> Completion:
+        if self._slots is None:
+            return self._chat(messages, on_token=on_token, max_tokens=max_tokens, temperature=temperature)
+        if not self._slots.acquire(timeout=self.queue_timeout_s):
+            raise LLMUnavailableError(
+                f"the LLM server is busy (all {self.queue_timeout_s:.0f} s of waiting for a free slot used); "
+                "try again in a minute"
+            )
+        try:
+            return self._chat(messages, on_token=on_token, max_tokens=max_tokens, temperature=temperature)
+        finally:
+            self._slots.release()
+
+    def _chat(
+        self,
+        messages: Sequence[ChatCompletionMessageParam],
+        *,
+        on_token: TokenCallback | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        model: str | None = None,
+    ) -> Completion:
+        model = model or self.model
         start = time.perf_counter()
         first: float | None = None
         parts: list[str] = []
         tokens: int | None = None
         try:
             stream = self._client.chat.completions.create(
-                model=self.model,
+                model=model,
                 messages=list(messages),
                 max_tokens=max_tokens or self.max_tokens,
                 temperature=self.temperature if temperature is None else temperature,
@@ -118,14 +189,15 @@ class LLMClient:
                     if on_token:
                         on_token(delta)
         except openai.NotFoundError as exc:
-            if self.adapter and not self._adapter_missing:
-                log.warning("model %r not found on %s; retrying with base model %r", self.model, self.base_url,
-                            self.base_model)  # fmt: skip
-                self._adapter_missing = True
-                return self.chat(messages, on_token=on_token, max_tokens=max_tokens, temperature=temperature)
+            if model != self.base_model and not parts:
+                # this request goes to the base model; later ones try the adapter again after the back-off
+                log.warning("model %r not found on %s; answering with base model %r, adapter retried in %.0f s",
+                            model, self.base_url, self.base_model, self.adapter_retry_s)  # fmt: skip
+                self._mark_adapter_down(model)
+                return self._chat(messages, on_token=on_token, max_tokens=max_tokens, temperature=temperature,
+                                  model=self.base_model)  # fmt: skip
             raise GenerationError(
-                f"the LLM server at {self.base_url} does not serve model {self.model!r}; "
-                "check BRON_SERVING__MODEL"
+                f"the LLM server at {self.base_url} does not serve model {model!r}; check BRON_SERVING__MODEL"
             ) from exc
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             raise LLMUnavailableError(
@@ -138,10 +210,14 @@ class LLMClient:
             ) from exc
         except openai.APIStatusError as exc:
             raise GenerationError(f"the LLM server answered HTTP {exc.status_code}: {exc.message}") from exc
+        except openai.APIError as exc:
+            # vLLM reports a failure after the stream began as an `{"error": ...}` event, which the client
+            # raises as the base APIError
+            raise GenerationError(f"the LLM server stopped the answer with an error: {exc.message}") from exc
         end = time.perf_counter()
         return Completion(
             text="".join(parts),
-            model=self.model,
+            model=model,
             first_token_ms=((first or end) - start) * 1000,
             total_ms=(end - start) * 1000,
             completion_tokens=tokens,

@@ -22,6 +22,14 @@ class ServingSettings(BaseModel):
     llm_api_key: str = "not-needed"
     model: str = "bron-local"
     adapter: str | None = None
+    # the pointer `bron finetune promote` writes beside the adapters (read on every request): when set, the
+    # adapter it names answers, so a promotion or rollback needs no restart; unset or unreadable: `adapter`
+    adapter_file: Path | None = None
+    # after a 404 for the adapter, requests use the base model for this long, then try the adapter again
+    adapter_retry_s: float = Field(default=60.0, ge=0.0)
+    # requests one Bron process has at the LLM at once; more wait up to queue_timeout_s, then hear "busy"
+    max_in_flight: int | None = Field(default=32, ge=1)
+    queue_timeout_s: float = Field(default=30.0, ge=0.0)
     request_timeout_s: float = 120.0
     max_retries: int = 3
     max_tokens: int = 320
@@ -59,6 +67,8 @@ class ServingSettings(BaseModel):
 
     @field_validator(
         "adapter",
+        "adapter_file",
+        "max_in_flight",
         "llm_base_url",
         "source_margin",
         "evidence_model",

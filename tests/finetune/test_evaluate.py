@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from finetune.adapters import install_version, read_pointer, rollback
 from finetune.errors import PromotionError
-from finetune.evaluate import ModelScores, cites_validly, decide, install_adapter, promote, report, token_f1
+from finetune.evaluate import ModelScores, cites_validly, decide, promote, report, token_f1
 
 
 def scores(model: str, cite: float, ground: float, f1: float, failed: int = 0) -> ModelScores:
@@ -51,34 +52,48 @@ def test_promotion_needs_a_passing_report_for_this_adapter(tmp_path: Path) -> No
     adapter = make_adapter(tmp_path / "a1", "one")
     served = tmp_path / "served"
     with pytest.raises(PromotionError, match="no evaluation report"):
-        promote(adapter, served_dir=served, name="bron-handbook", eval_report=None)
+        promote(adapter, served_dir=served, family="bron-handbook", eval_report=None)
     failing = tmp_path / "fail.json"
     failing.write_text(json.dumps(report(scores("b", 0.9, 0.9, 0.5), scores("a", 0.1, 0.1, 0.1),
                                          decide(scores("b", 0.9, 0.9, 0.5), scores("a", 0.1, 0.1, 0.1)),
                                          adapter_dir=adapter)))  # fmt: skip
     with pytest.raises(PromotionError, match="refused this adapter"):
-        promote(adapter, served_dir=served, name="bron-handbook", eval_report=failing)
+        promote(adapter, served_dir=served, family="bron-handbook", eval_report=failing)
     assert not served.exists()
     passing = tmp_path / "pass.json"
     good = scores("a", 0.9, 0.9, 0.5)
     passing.write_text(json.dumps(report(good, good, decide(good, good), adapter_dir=tmp_path / "other")))
     with pytest.raises(PromotionError, match="evaluated"):
-        promote(adapter, served_dir=served, name="bron-handbook", eval_report=passing)
+        promote(adapter, served_dir=served, family="bron-handbook", eval_report=passing)
     passing.write_text(json.dumps(report(good, good, decide(good, good), adapter_dir=adapter)))
-    target = promote(adapter, served_dir=served, name="bron-handbook", eval_report=passing)
-    assert json.loads((target / "adapter_config.json").read_text())["marker"] == "one"
-
-
-def test_installing_keeps_the_replaced_adapter(tmp_path: Path) -> None:
-    served = tmp_path / "served"
-    install_adapter(make_adapter(tmp_path / "a1", "one"), served_dir=served, name="bron-handbook")
-    install_adapter(make_adapter(tmp_path / "a2", "two"), served_dir=served, name="bron-handbook")
-    assert json.loads((served / "bron-handbook" / "adapter_config.json").read_text())["marker"] == "two"
     assert (
-        json.loads((served / "bron-handbook.previous" / "adapter_config.json").read_text())["marker"] == "one"
+        promote(adapter, served_dir=served, family="bron-handbook", eval_report=passing) == "bron-handbook-v1"
     )
+    assert json.loads((served / "bron-handbook-v1" / "adapter_config.json").read_text())["marker"] == "one"
+    assert read_pointer(served).active == "bron-handbook-v1"
+
+
+def test_each_promotion_is_a_new_version_and_rollback_returns_to_the_previous(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    first = promote(make_adapter(tmp_path / "a1", "one"), served_dir=served, family="bron-handbook",
+                    eval_report=None, force=True, base_model="/models/base")  # fmt: skip
+    second = promote(make_adapter(tmp_path / "a2", "two"), served_dir=served, family="bron-handbook",
+                     eval_report=None, force=True)  # fmt: skip
+    assert (first, second) == ("bron-handbook-v1", "bron-handbook-v2")
+    config = json.loads((served / first / "adapter_config.json").read_text())
+    assert config["marker"] == "one" and config["base_model_name_or_path"] == "/models/base"
+    assert json.loads((served / second / "adapter_config.json").read_text())["marker"] == "two"
+    assert read_pointer(served).active == second and read_pointer(served).previous == first
+    assert rollback(served, to=None, vllm_urls=[], vllm_root=None, api_key=None).active == first
+    assert read_pointer(served).active == first
+    with pytest.raises(PromotionError, match="never replaced in place"):
+        install_version(
+            make_adapter(tmp_path / "a3", "three"), served_dir=served, name=first, base_model=None
+        )
     with pytest.raises(PromotionError, match=r"no adapter_config\.json"):
-        install_adapter(tmp_path, served_dir=served, name="x")
+        install_version(tmp_path / "a1" / "missing", served_dir=served, name="x", base_model=None)
+    with pytest.raises(PromotionError, match="not an installed adapter"):
+        rollback(served, to="bron-handbook-v9", vllm_urls=[], vllm_root=None, api_key=None)
 
 
 @pytest.fixture
@@ -102,6 +117,9 @@ def server_without_lora_endpoint() -> Iterator[str]:
 
 def test_hot_load_says_how_to_enable_runtime_lora(tmp_path: Path, server_without_lora_endpoint: str) -> None:
     adapter = make_adapter(tmp_path / "a1", "one")
+    served = tmp_path / "served"
     with pytest.raises(PromotionError, match="VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"):
-        promote(adapter, served_dir=tmp_path / "served", name="bron-handbook", eval_report=None, force=True,
-                vllm_url=server_without_lora_endpoint)  # fmt: skip
+        promote(adapter, served_dir=served, family="bron-handbook", eval_report=None, force=True,
+                vllm_urls=[server_without_lora_endpoint])  # fmt: skip
+    # a version no replica could load is not left behind, and Bron was never pointed at it
+    assert not (served / "bron-handbook-v1").exists() and read_pointer(served).active is None
