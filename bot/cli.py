@@ -25,6 +25,7 @@ from evaluation.cli import eval_app
 from feedback.errors import StoreError
 from finetune.cli import app as finetune_app
 from retrieval.errors import RetrievalError
+from retrieval.ingest import CorpusRoot
 from serving.answer import EmptyQuestionError
 from serving.errors import GenerationError
 
@@ -73,20 +74,20 @@ def settings_for_cli() -> Settings:
     return settings
 
 
-def default_corpus(settings: Settings) -> list[Path]:
-    return settings.corpus or [SAMPLE_HANDBOOK]
+def default_corpus(settings: Settings) -> list[CorpusRoot]:
+    return [CorpusRoot(e.path, e.collection) for e in settings.corpus] or [CorpusRoot(SAMPLE_HANDBOOK)]
 
 
-def _ingest(settings: Settings, paths: list[Path], *, collection: str, dry_run: bool) -> int:
+def _ingest(settings: Settings, roots: list[CorpusRoot], *, dry_run: bool) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bot.runtime import build_backend, build_embedder
-    from retrieval.ingest import discover, ingest_paths
+    from retrieval.ingest import discover, ingest_roots
 
     embedder = build_embedder(settings)
     backend = build_backend(settings, embedder)
     try:
-        total = len(discover(paths))
+        total = len(discover([r.path for r in roots]))
         chunks = 0
         with Progress(
             TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
@@ -102,11 +103,10 @@ def _ingest(settings: Settings, paths: list[Path], *, collection: str, dry_run: 
                 rate = f"{chunks / elapsed:.1f} chunks/s" if elapsed > 0 and chunks else ""
                 progress.update(task, advance=1, chunks=chunks, rate=rate)
 
-            report = ingest_paths(
-                paths,
+            report = ingest_roots(
+                roots,
                 backend=backend,
                 embedder=embedder,
-                collection=collection,
                 max_words=settings.retrieval.chunk_words,
                 overlap_words=settings.retrieval.chunk_overlap_words,
                 dry_run=dry_run,
@@ -139,15 +139,19 @@ def _ingest(settings: Settings, paths: list[Path], *, collection: str, dry_run: 
 def _ingest_if_empty(settings: Settings, chunks: int) -> None:
     """A first `bron ask` on the embedded default finds the sample handbook already indexed."""
     if chunks == 0 and (settings.corpus or settings.retrieval.backend == "sqlite"):
-        _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+        _ingest(settings, default_corpus(settings), dry_run=False)
 
 
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (Markdown, HTML, text, PDF).")],
     collection: Annotated[
-        str, typer.Option(help="Collection (permission group) for these documents.")
-    ] = "public",
+        str | None,
+        typer.Option(
+            help="Collection (permission group) for these documents; default: what the index recorded "
+            "for the path, else public."
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
     ] = False,
@@ -155,7 +159,7 @@ def ingest(
     """Bring the index in step with PATHS: new documents added, changed ones replaced, deleted ones removed."""
     settings = settings_for_cli()
     with friendly_errors():
-        _ingest(settings, paths, collection=collection, dry_run=dry_run)
+        _ingest(settings, [CorpusRoot(p, collection) for p in paths], dry_run=dry_run)
 
 
 @app.command("ask")
@@ -215,7 +219,7 @@ def run(
     with friendly_errors():
         if settings.corpus or settings.retrieval.backend == "sqlite":
             # a shared Elasticsearch index is filled by `bron ingest`, never by each replica at start
-            _ingest(settings, default_corpus(settings), collection="public", dry_run=False)
+            _ingest(settings, default_corpus(settings), dry_run=False)
         with open_runtime(settings) as runtime:
             slack = settings.slack
             if http or (slack.bot_token and slack.app_token):
@@ -248,13 +252,16 @@ def migrate() -> None:
 def sources(
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int, typer.Option(help="How many chunks.")] = 5,
+    collection: Annotated[list[str] | None, typer.Option(help="Only search these collections.")] = None,
 ) -> None:
     """Search the sources without generating an answer."""
     from bot.runtime import open_runtime
+    from retrieval.types import SearchFilters
 
     settings = settings_for_cli()
+    filters = SearchFilters(collections=tuple(collection)) if collection else None
     with friendly_errors(), open_runtime(settings, with_llm=False) as runtime:
-        result = runtime.retriever.search(query, k=k)
+        result = runtime.retriever.search(query, k=k, filters=filters)
     for hit in result.hits:
         c = hit.chunk
         console.print(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +29,21 @@ class ChannelPolicy(BaseModel):
 
     answer_all: bool = False
     collections: list[str] = ["public"]
+
+
+class CorpusEntry(BaseModel):
+    """One corpus root for `bron run`'s start-up sync: a plain path, or `{"path": ..., "collection": ...}`.
+
+    A plain path keeps the collection the index recorded for it (retrieval/access.py), else `public`.
+    """
+
+    path: Path
+    collection: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_path(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str | Path) else value
 
 
 class SlackSettings(BaseModel):
@@ -48,7 +64,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path(".bron")
-    corpus: list[Path] = []
+    corpus: list[CorpusEntry] = []
     retrieval: RetrievalSettings = RetrievalSettings()
     serving: ServingSettings = ServingSettings()
     store: StoreSettings = StoreSettings()

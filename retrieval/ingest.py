@@ -6,11 +6,23 @@ walk; a changed file's chunks are replaced in one backend call, so nothing stale
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
+from retrieval.access import (
+    OPEN_COLLECTION,
+    CollectionError,
+    RootRecord,
+    checked_collection,
+    may_narrow,
+    new_root_key,
+    root_records,
+)
 from retrieval.backend import SearchBackend
 from retrieval.chunking import chunk_document, embedding_text
 from retrieval.embedding import Embedder
@@ -48,42 +60,183 @@ def discover(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
 ProgressHook = Callable[[str, int], None]
 
 
+@dataclass(frozen=True)
+class CorpusRoot:
+    """A file or folder to sync and the collection it is served to (None: as last recorded, else public)."""
+
+    path: Path
+    collection: str | None = None
+
+
 def ingest_paths(
     paths: Sequence[Path],
     *,
     backend: SearchBackend,
     embedder: Embedder,
-    collection: str = "public",
+    collection: str | None = None,
     max_words: int = 180,
     overlap_words: int = 30,
     dry_run: bool = False,
     prune: bool = True,
     on_document: ProgressHook | None = None,
 ) -> IngestReport:
-    """Sync the index with the files under `paths`.
+    """Sync the index with the files under `paths`, all served to one collection (see `ingest_roots`)."""
+    return ingest_roots(
+        [CorpusRoot(p, collection) for p in paths],
+        backend=backend,
+        embedder=embedder,
+        max_words=max_words,
+        overlap_words=overlap_words,
+        dry_run=dry_run,
+        prune=prune,
+        on_document=on_document,
+    )
 
-    With `prune`, documents that were ingested from these roots but no longer exist are removed.
-    Unsupported and unreadable files are listed in `failed`; they never stop the run.
+
+def ingest_roots(
+    roots: Sequence[CorpusRoot],
+    *,
+    backend: SearchBackend,
+    embedder: Embedder,
+    max_words: int = 180,
+    overlap_words: int = 30,
+    dry_run: bool = False,
+    prune: bool = True,
+    on_document: ProgressHook | None = None,
+) -> IngestReport:
+    """Sync the index with the files under each root, served to that root's collection.
+
+    Doc ids are `key/relative path`, the key recorded per root (retrieval/access.py), so same-named
+    folders never collide. A file under a more specific recorded root belongs to that root only; a root
+    inside another may only narrow its collection; a collection a document cannot establish keeps it
+    out. With `prune`, documents of a folder root that no longer exist are removed. Unsupported and
+    unreadable files are listed in `failed`; they never stop the run.
     """
     start = time.perf_counter()
     report = IngestReport()
     known = backend.document_hashes()
-    files = discover(paths)
+    records = root_records(known)
+    # every root is recorded before any is synced, outermost first, so no sync of a wide root ever
+    # reads a narrower root's files as its own, and a narrower root is checked against its outer one
+    accepted: list[tuple[CorpusRoot, RootRecord]] = []
+    for root in sorted(roots, key=lambda r: len(Path(os.path.abspath(r.path)).parts)):
+        record = _record_root(root, records, backend, report, dry_run)
+        if record is not None:
+            accepted.append((root, record))
+    for root in roots:
+        for accepted_root, record in accepted:
+            if accepted_root is root:
+                _sync_root(root, record, known, records, backend, embedder, report, max_words,
+                           overlap_words, dry_run, prune, on_document)  # fmt: skip
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _record_root(
+    root: CorpusRoot,
+    records: dict[Path, RootRecord],
+    backend: SearchBackend,
+    report: IngestReport,
+    dry_run: bool,
+) -> RootRecord | None:
+    """Record `root` with its collection, or refuse it (None) if it would widen a root it nests with."""
+    if not root.path.exists():
+        raise DocumentError(f"{root.path}: no such file or folder")
+    path = Path(os.path.abspath(root.path))
+    record = records.get(path)
+    try:
+        collection = checked_collection(
+            root.collection or (record.collection if record else OPEN_COLLECTION), where=str(root.path)
+        )
+    except DocumentError as exc:
+        report.failed.append((str(root.path), str(exc)))
+        return None
+    for other in records.values():
+        if other.path == path:
+            continue
+        if other.owns(path) and not may_narrow(other.collection, collection):
+            reason = f"inside {other.path}, which is served to {other.collection!r}"
+        elif path in other.path.parents and not may_narrow(collection, other.collection):
+            reason = f"holds {other.path}, which is served to {other.collection!r}"
+        else:
+            continue
+        report.failed.append(
+            (str(root.path), f"{reason}; serving it to {collection!r} would widen one of them, so nothing "
+             "was ingested (give both the same collection)")
+        )  # fmt: skip
+        return None
+    if record is None or record.collection != collection:
+        record = RootRecord(key=record.key if record else new_root_key(path, records), path=path,
+                            collection=collection)  # fmt: skip
+        if not dry_run:
+            backend.replace_document(
+                record.record_id, record.record_value(), [], np.zeros((0, 0), np.float32)
+            )
+        records[path] = record
+    return record
+
+
+def _sync_root(
+    root: CorpusRoot,
+    record: RootRecord,
+    known: dict[str, str],
+    records: dict[Path, RootRecord],
+    backend: SearchBackend,
+    embedder: Embedder,
+    report: IngestReport,
+    max_words: int,
+    overlap_words: int,
+    dry_run: bool,
+    prune: bool,
+    on_document: ProgressHook | None,
+) -> None:
+    files = discover([root.path])
+    path, collection = record.path, record.collection
+    for outer in [r for r in records.values() if r.path != path and r.owns(path)]:
+        # copies an outer root made before this root was recorded
+        inside = f"{outer.key}/{path.relative_to(outer.path).as_posix()}"
+        for doc_id in [d for d in known if d == inside or d.startswith(inside + "/")]:
+            report.deleted.append(doc_id)
+            del known[doc_id]
+            if not dry_run:
+                backend.delete_document(doc_id)
+    inners = [r for r in records.values() if r.path != path and path in r.path.parents]
+    base = path if path.is_dir() else path.parent
     seen: set[str] = set()
-    prefixes = {root.name + "/" for _, root in files} | {p.name + "/" for p in paths if p.is_dir()}
-    for file, root in files:
+    for file, _ in files:
+        resolved = Path(os.path.abspath(file))
+        if any(inner.owns(resolved) for inner in inners):
+            continue
         if file.suffix.lower() not in SUPPORTED_SUFFIXES:
             report.failed.append((str(file), f"unsupported file type {file.suffix!r}"))
             continue
-        # ids are relative to the root's parent ("handbook/leave.md"): stable across machines
-        doc_id = str(file.relative_to(root.parent))
-        seen.add(doc_id)  # a file that fails to parse keeps its old chunks until it is fixed or removed
+        legacy = _legacy_root(resolved, path, known, records)
+        if legacy is not None:
+            report.failed.append(
+                (str(file), f"indexed before roots were recorded, from {legacy}; run `bron ingest {legacy} "
+                 "--collection …` to record its collection first")
+            )  # fmt: skip
+            continue
+        doc_id = f"{record.key}/{resolved.relative_to(base).as_posix()}"
         try:
-            doc = load_document(file, root=root.parent, collection=collection)
+            doc = load_document(resolved, root=base, collection=collection)
+        except CollectionError as exc:
+            report.failed.append((str(file), str(exc)))
+            if doc_id in known:
+                report.deleted.append(doc_id)
+                del known[doc_id]
+                if not dry_run:
+                    backend.delete_document(doc_id)
+            continue
         except DocumentError as exc:
+            seen.add(doc_id)  # a file that fails to parse keeps its old chunks until it is fixed or removed
             report.failed.append((str(file), str(exc)))
             continue
-        if known.get(doc_id) == doc.content_hash:
+        seen.add(doc_id)
+        doc = replace(doc, doc_id=doc_id)
+        # the collection is part of the version: re-serving the same text to another audience replaces it
+        version = f"{doc.collection}:{doc.content_hash}"
+        if known.get(doc_id) == version:
             report.unchanged.append(doc_id)
             if on_document:
                 on_document(doc_id, 0)
@@ -95,14 +248,32 @@ def ingest_paths(
             t = time.perf_counter()
             vectors = embedder.embed_passages([embedding_text(c) for c in chunks])
             report.embed_seconds += time.perf_counter() - t
-            backend.replace_document(doc_id, doc.content_hash, chunks, vectors)
+            backend.replace_document(doc_id, version, chunks, vectors)
+            known[doc_id] = version
         if on_document:
             on_document(doc_id, len(chunks))
-    if prune:
-        for doc_id in known:
-            if doc_id not in seen and any(doc_id.startswith(p) for p in prefixes):
+    if prune and path.is_dir():
+        for doc_id in [d for d in known if d.startswith(record.record_id) and d != record.record_id]:
+            if doc_id not in seen:
                 report.deleted.append(doc_id)
+                del known[doc_id]
                 if not dry_run:
                     backend.delete_document(doc_id)
-    report.seconds = time.perf_counter() - start
-    return report
+
+
+def _legacy_root(
+    file: Path, root: Path, known: Mapping[str, str], records: Mapping[Path, RootRecord]
+) -> Path | None:
+    """A folder inside `root` that this file was ingested from before roots were recorded, if any.
+
+    Such an index may hold the file under a restricted collection; syncing a wider root over it would
+    serve it a second time, publicly, so the file waits until that folder is ingested again.
+    """
+    keys = {r.key for r in records.values()}
+    for folder in file.parents:
+        if folder == root or root not in folder.parents:
+            return None
+        legacy_id = f"{folder.name}/{file.relative_to(folder).as_posix()}"
+        if folder.name not in keys and legacy_id in known:
+            return folder
+    return None

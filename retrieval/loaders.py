@@ -14,6 +14,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
+from retrieval.access import narrowed
 from retrieval.analysis import detect_language
 from retrieval.errors import DocumentError
 from retrieval.types import Document, Section
@@ -26,7 +27,12 @@ def content_hash(data: bytes) -> str:
 
 
 def _front_matter(text: str) -> tuple[dict[str, str], str]:
-    """Split simple `key: value` front matter (between --- lines) from the body."""
+    """Split simple `key: value` front matter (between --- lines) from the body.
+
+    A byte-order mark and Windows line endings are normalised first: otherwise such a file silently
+    loses its front matter, and with it the collection that restricts it.
+    """
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     if not text.startswith("---\n"):
         return {}, text
     end = text.find("\n---", 4)
@@ -143,7 +149,10 @@ _LOADERS: dict[str, Callable[[bytes], tuple[str | None, list[Section], dict[str,
 
 
 def load_document(path: Path, *, root: Path | None = None, collection: str = "public") -> Document:
-    """Load one file. `root` makes the document id stable across machines (a relative path)."""
+    """Load one file. `root` makes the document id stable across machines (a relative path).
+
+    `collection` is the root's; front matter may only narrow it (retrieval/access.py).
+    """
     loader = _LOADERS.get(path.suffix.lower())
     if loader is None:
         raise DocumentError(f"{path}: unsupported file type {path.suffix!r}; use one of {SUPPORTED_SUFFIXES}")
@@ -173,7 +182,7 @@ def load_document(path: Path, *, root: Path | None = None, collection: str = "pu
         source=str(path),
         sections=tuple(sections),
         content_hash=content_hash(data),
-        collection=meta.get("collection", collection),
+        collection=narrowed(collection, meta.get("collection"), where=str(path)),
         updated_at=updated_at,
         language=meta.get("language", detect_language(full_text)),
         url=meta.get("url"),

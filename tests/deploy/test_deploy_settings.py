@@ -133,7 +133,7 @@ def test_compose_environment_loads_as_production_settings(monkeypatch: pytest.Mo
     assert settings.slack.bot_token == "xoxb-change-me"
     assert str(settings.data_dir) == "/var/lib/bron"
     # The bot mounts the documents at /docs; without a corpus `bron run` would load the sample handbook.
-    assert [str(p) for p in settings.corpus] == ["/docs"]
+    assert [str(e.path) for e in settings.corpus] == ["/docs"]
 
 
 @pytest.mark.parametrize("env", _k8s_cases())
