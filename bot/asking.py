@@ -55,6 +55,10 @@ def grounding_dict(answer: Answer) -> dict[str, Any]:
         {
             "sentence": strip_markers(s.sentence),
             "citations": [answer.source_numbers.get(n, n) for n in s.citations],
+            # what the answer shows: the source it was written from, and that source's supporting sentence
+            "cited": [answer.source_numbers.get(n, n) for n in (s.attributed or s.citations)],
+            "span": s.span,
+            "shared_words": s.shared_words,
             "best_source": answer.source_numbers.get(s.best_source) if s.best_source else None,
             "score": round(float(s.score), 4),
             "supported": bool(s.supported),

@@ -1,9 +1,9 @@
-"""Verified citations: every supported sentence ends up pointing at a source that supports it.
+"""Verified citations: every supported sentence ends up pointing at the source it was written from.
 
 Small models often omit the [n] marker or cite the neighbouring source. The groundedness check
-already knows, per sentence, which source supports it best; this module rewrites the markers from
-that: a supported sentence without a marker gets its best source, a wrong citation is replaced, and
-an unsupported sentence keeps what the model wrote so that it is shown marked, not silently re-cited.
+already decides, per sentence, which sources it cites (serving.grounding.attribution: the source
+sharing its wording, else the one supporting it best); this module rewrites the markers from that.
+An unsupported sentence keeps what the model wrote, so that it is shown marked, not silently re-cited.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ class CheckedSentence(Protocol):
     sentence: str
     citations: tuple[int, ...]
     supported: bool
-    best_source: int | None
-    wrong_citation: bool
+    attributed: tuple[int, ...]
 
 
 _ATTRIBUTION = re.compile(
@@ -51,10 +50,7 @@ def rewrite_citations(sentences: Sequence[CheckedSentence]) -> str:
     parts: list[str] = []
     for s in sentences:
         body = strip_markers(s.sentence)
-        cites: tuple[int, ...] = s.citations
-        recite = s.wrong_citation or (s.supported and not cites)
-        if recite and s.best_source is not None:
-            cites = (s.best_source,)
+        cites: tuple[int, ...] = s.attributed or s.citations
         marker = "".join(f"[{n}]" for n in cites)
         if marker and body and body[-1] in ".!?":
             parts.append(f"{body[:-1]} {marker}{body[-1]}")

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.analysis import detect_language
 from retrieval.embedding import Embedder
+from serving.grounding.attribution import MIN_SHARED_WORDS, attribute, overlap
 from serving.grounding.claims import Claim, split_claims
 from serving.grounding.evidence import Evidence, EvidenceFinder, sources_to_check
 from serving.grounding.judge import LLMJudge
@@ -69,13 +71,16 @@ class Combiner:
 class SentenceCheck:
     sentence: str
     citations: tuple[int, ...]  # the [n] markers in this sentence (1-based source numbers)
-    score: float  # 0..1 support by the cited sources (all sources when none is cited)
+    score: float  # 0..1 support by its verified citation (all sources when it has none)
     supported: bool
     issues: tuple[str, ...]
-    best_source: int | None  # the source number that supports it best
-    wrong_citation: bool  # the cited source does not support it but another does
+    best_source: int | None  # the source number that supports it best (the first verified one when supported)
+    wrong_citation: bool  # the model cited another source than the one it was written from (now re-cited)
     judged: bool = False  # the LLM judge was asked
     entailment: float | None = None  # the NLI model's probability for the scored source, when one is set
+    attributed: tuple[int, ...] = ()  # the verified citations: what the answer shows (attribution.attribute)
+    span: str = ""  # the sentence of the first verified source that supports this one ("" when unsupported)
+    shared_words: int = 0  # content words in the longest word sequence it shares with that source
 
 
 @dataclass(frozen=True)
@@ -176,37 +181,49 @@ class GroundednessChecker:
         return score, judged
 
     def check_claim(self, claim: Claim, sources: Sequence[str], *, question: str = "") -> SentenceCheck:
+        """Support of one claim by every source, and the citation it gets (serving.grounding.attribution):
+        the source it shares the longest run of words with, else the one supporting it best."""
         evidence = [self._evidence(claim.text, source, question) for source in sources]
         entailments = self._entailments(claim.text, [found for found, _ in evidence])
         checked = {
             n: self._support(claim.text, sources[n - 1], *evidence[n - 1], entailments[n - 1])
             for n in range(1, len(sources) + 1)
         }
-        cited = sources_to_check(claim.citations, len(sources))
-        own = max(cited, key=lambda n: checked[n][0])
+        language = detect_language(claim.text)
+        overlaps = {n: overlap(claim.text, sources[n - 1], language=language) for n in checked}
+        vetoed = frozenset(n for n in checked if self.hard_veto and evidence[n - 1][1].vetoes)
+        attributed = attribute(
+            claim.citations, overlaps, {n: s for n, (s, _) in checked.items()},
+            threshold=self.threshold, vetoed=vetoed,
+        )  # fmt: skip
+        own = max(attributed or sources_to_check(claim.citations, len(sources)), key=lambda n: checked[n][0])
         score, judged = checked[own]
         lexical, entailment = evidence[own - 1][1], entailments[own - 1]
-        best = max(checked, key=lambda n: checked[n][0]) if checked else None
         supported = score >= self.threshold
-        wrong = (
-            bool(claim.citations)
-            and not supported
-            and best is not None
-            and best not in cited
-            and checked[best][0] >= self.threshold
-        )
+        best = own if supported else max(checked, key=lambda n: checked[n][0])
+        model_cited = {n for n in claim.citations if n in checked}
+        wrong = bool(model_cited) and supported and set(attributed) != model_cited
         issues = lexical.issues
         if wrong:
-            issues = (*issues, f"supported by source {best}, not by the cited one")
+            issues = (*issues, f"written from source {own}, not from the one cited")
         elif not supported and not issues:
             issues = (
                 "no close evidence in the cited source"
                 if entailment is None
                 else f"the NLI model finds no support in the cited source ({entailment:.2f})",
             )
+        shared = overlaps[own]
+        span = (
+            ""
+            if not supported
+            else shared.span
+            if shared.shared >= MIN_SHARED_WORDS
+            else evidence[own - 1][0].sentence
+        )
         return SentenceCheck(
             sentence=claim.sentence, citations=claim.citations, score=score, supported=supported,
             issues=issues, best_source=best, wrong_citation=wrong, judged=judged, entailment=entailment,
+            attributed=attributed, span=span, shared_words=shared.shared if supported else 0,
         )  # fmt: skip
 
     def check(self, answer: str, sources: Sequence[str], *, question: str = "") -> GroundednessReport:

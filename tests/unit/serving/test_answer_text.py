@@ -12,8 +12,7 @@ class Checked:
     sentence: str
     citations: tuple[int, ...]
     supported: bool
-    best_source: int | None
-    wrong_citation: bool
+    attributed: tuple[int, ...]
 
 
 def test_citations_are_renumbered_in_order_of_first_use_and_bad_ones_dropped() -> None:
@@ -23,15 +22,19 @@ def test_citations_are_renumbered_in_order_of_first_use_and_bad_ones_dropped() -
     assert out.invalid == [9]
 
 
-def test_uncited_supported_sentence_gets_its_best_source_and_wrong_citation_is_replaced() -> None:
+def test_markers_are_rewritten_to_the_verified_citations() -> None:
     text = rewrite_citations(
         [
-            Checked("You get 25 days.", (), True, 2, False),
-            Checked("Pay comes in May [1].", (1,), False, 3, True),
-            Checked("The CEO likes cats [2].", (2,), False, None, False),
+            Checked("You get 25 days.", (), True, (2,)),
+            Checked("Pay comes in May [1].", (1,), True, (3,)),
+            Checked("Both say so [1][2].", (1, 2), True, (2, 1)),
+            Checked("The CEO likes cats [2].", (2,), False, (2,)),
+            Checked("Nobody says this [9].", (9,), False, ()),
         ]
     )
-    assert text == "You get 25 days [2]. Pay comes in May [3]. The CEO likes cats [2]."
+    assert text == (
+        "You get 25 days [2]. Pay comes in May [3]. Both say so [2][1]. The CEO likes cats [2]. Nobody says this [9]."
+    )
 
 
 def test_attribution_openings_are_dropped_in_both_languages() -> None:

@@ -80,10 +80,12 @@ def test_wrong_citation_is_detected(checker: GroundednessChecker) -> None:
     answer = "Receipts must be submitted within 30 days through the Declaro portal [1]."
     report = checker.check(answer, [LEAVE_EN, EXPENSES_EN])
     [sentence] = report.sentences
-    assert not sentence.supported
+    # re-cited to the source it was written from, and supported by it
+    assert sentence.supported and sentence.attributed == (2,)
     assert sentence.wrong_citation
     assert sentence.best_source == 2
     assert report.wrong_citations == (sentence,)
+    assert sentence.span == "Receipts must be submitted within 30 days through the Declaro portal."
     fixed = checker.check(answer.replace("[1]", "[2]"), [LEAVE_EN, EXPENSES_EN])
     assert fixed.sentences[0].supported and not fixed.sentences[0].wrong_citation
 
