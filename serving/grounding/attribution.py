@@ -21,7 +21,7 @@ from retrieval.analysis import STOPWORDS, detect_language, stem, words
 from serving.grounding.claims import split_sentences
 
 # a run of at least this many content words shared with a source says the sentence was written from it
-# (chosen on CLAPnq's tune half and the handbook: bench/citations/README.md)
+# (three: "of the" or a lone figure is shared by chance, a phrase of three content words rarely is)
 MIN_SHARED_WORDS = 3
 
 
