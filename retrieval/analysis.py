@@ -5,9 +5,12 @@ where they do not decide (keyword questions such as "Thuiswerkvergoeding per dag
 n-gram model (py3langid, 4.5 MB, limited to the two languages) does: on bench/language/short_questions.json
 words alone got 69 % of the tune half right, words then py3langid 99 % (words then lingua 100 %, but
 lingua is a 96 MB wheel).
-The embedded engine
-stores Snowball stems so BM25 matches "vakantiedagen" with "vakantiedag" and "days" with "day";
-Elasticsearch does the same with its own `dutch` and `english` analyzers.
+
+BM25 terms (`index_terms`, `analyze_query`) for Dutch are Elasticsearch's built-in `dutch` analyzer, rebuilt:
+standard tokenizer, lowercase, the `_dutch_` stop list, the four stem overrides and the Snowball Dutch
+(Porter) stemmer that Elasticsearch 8 and 9 use, so the embedded engine and Elasticsearch rank Dutch text
+alike ("vakantiedagen" and "vakantiedag" both become "vakantiedag"). `analyze` and `stem` serve the lexical
+groundedness checks and keep their own, more lenient Dutch stems.
 """
 
 from __future__ import annotations
@@ -156,6 +159,17 @@ _ENGLISH = frozenset(
 
 STOPWORDS = {"nl": _DUTCH, "en": _ENGLISH}
 
+# Elasticsearch's `_dutch_` stop list: Lucene's dutch_stop.txt, which is Snowball's Dutch stop list.
+ES_DUTCH_STOP = frozenset(
+    """de en van ik te dat die in een hij het niet zijn is was op aan met als voor had er maar om hem dan
+    zou of wat mijn men dit zo door over ze zich bij ook tot je mij uit der daar haar naar heb hoe heeft
+    hebben deze u want nog zal me zij nu ge geen omdat iets worden toch al waren veel meer doen toen moet
+    ben zonder kan hun dus alles onder ja eens hier wie werd altijd doch wordt wezen kunnen ons zelf tegen
+    na reeds wil kon niets uw iemand geweest andere""".split()  # noqa: SIM905 (a list literal would take 101 lines)
+)
+# Lucene's DutchAnalyzer stem overrides; an overridden token is not stemmed further.
+ES_DUTCH_OVERRIDES = {"fiets": "fiets", "bromfiets": "bromfiets", "ei": "eier", "kind": "kinder"}
+
 
 def fold(text: str) -> str:
     """Lower-case and strip accents, so 'één' and 'een' meet."""
@@ -227,18 +241,50 @@ def analyze(text: str, language: str) -> list[str]:
     return [stem(t, language) for t in words(text) if t not in stop]
 
 
-def analyze_query(text: str) -> list[str]:
-    """Query tokens stemmed both ways, because a Dutch question may meet an English document.
+# Lucene's StandardTokenizer (Unicode word boundaries) for Latin text: letters and digits run together;
+# ' ’ . : join letters, and . , ; ' ’ join digits; anything else ends a token ("re-integratie" is two).
+_STANDARD_TOKEN = re.compile(
+    r"\w+(?:(?:(?<=[^\W\d_])[.:'’](?=[^\W\d_])|(?<=\d)[.,;'’](?=\d))\w+)*", re.UNICODE
+)
 
-    Expanding the query, rather than indexing both stems, keeps document lengths (and so BM25) true.
+
+def standard_tokens(text: str) -> list[str]:
+    """Lower-cased tokens as Elasticsearch's `standard` tokenizer and `lowercase` filter cut them."""
+    return _STANDARD_TOKEN.findall(text.lower())
+
+
+def _dutch_porter(token: str) -> str:
+    cache: dict[str, snowballstemmer.stemmer] = _local.__dict__.setdefault("stemmers", {})
+    if "dutch_porter" not in cache:
+        cache["dutch_porter"] = snowballstemmer.stemmer("dutch_porter")
+    return str(cache["dutch_porter"].stemWord(token))
+
+
+def dutch_terms(text: str, *, extra_stop: frozenset[str] = frozenset()) -> list[str]:
+    """The tokens Elasticsearch's built-in `dutch` analyzer makes of `text`."""
+    out = []
+    for token in standard_tokens(text):
+        if token in ES_DUTCH_STOP or token in extra_stop:
+            continue
+        out.append(ES_DUTCH_OVERRIDES.get(token) or _dutch_porter(token))
+    return out
+
+
+def index_terms(text: str, language: str) -> list[str]:
+    """BM25 terms of a chunk in its own language."""
+    return dutch_terms(text) if language == "nl" else analyze(text, language)
+
+
+def analyze_query(text: str) -> list[str]:
+    """Query terms in both languages' analysis, because a Dutch question may meet an English document.
+
+    Expanding the query, rather than indexing both analyses, keeps document lengths (and so BM25) true.
+    The Dutch half also drops English function words, so "what" or "the" never meet a Dutch chunk.
     """
     stop = _DUTCH | _ENGLISH
     out: list[str] = []
-    for token in words(text):
-        if token in stop:
-            continue
-        for language in ("en", "nl"):
-            stemmed = stem(token, language)
-            if stemmed not in out:
-                out.append(stemmed)
+    english = [stem(token, "en") for token in words(text) if token not in stop]
+    for term in english + dutch_terms(text, extra_stop=_ENGLISH):
+        if term not in out:
+            out.append(term)
     return out

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from retrieval.analysis import ES_DUTCH_OVERRIDES
 from retrieval.types import Chunk, SearchFilters
 
 Body = dict[str, Any]
@@ -65,7 +66,7 @@ def _multilingual_text() -> Body:
         "type": "text",
         "analyzer": "bron_folded",
         "fields": {
-            "nl": {"type": "text", "analyzer": "dutch"},
+            "nl": {"type": "text", "analyzer": "bron_dutch"},
             "en": {"type": "text", "analyzer": "english"},
         },
     }
@@ -78,6 +79,8 @@ def build_chunks_template(prefix: str, *, dim: int) -> Body:
     than `hnsw` on float32, recall loss negligible for 384-dim e5 vectors) and it is available from 8.12
     on. Left implicit, 9.1+ picks `bbq_hnsw` (1-bit) at >= 384 dims, which changes recall on upgrade.
     One shard: a company's documents fit easily, and one shard gives exact corpus-wide BM25 statistics.
+    `bron_dutch` is the built-in `dutch` analyzer as Elasticsearch documents it, spelled out so that the
+    embedded engine's `retrieval.analysis.dutch_terms` can be checked token for token against it.
     """
     return {
         "index_patterns": [f"{prefix}-v*"],
@@ -92,11 +95,26 @@ def build_chunks_template(prefix: str, *, dim: int) -> Body:
                             "type": "custom",
                             "tokenizer": "standard",
                             "filter": ["lowercase", "asciifolding", "bron_stop_nl", "bron_stop_en"],
-                        }
+                        },
+                        "bron_dutch": {
+                            "type": "custom",
+                            "tokenizer": "standard",
+                            "filter": [
+                                "lowercase",
+                                "bron_stop_nl",
+                                "bron_dutch_override",
+                                "bron_dutch_stemmer",
+                            ],
+                        },
                     },
                     "filter": {
                         "bron_stop_nl": {"type": "stop", "stopwords": "_dutch_"},
                         "bron_stop_en": {"type": "stop", "stopwords": "_english_"},
+                        "bron_dutch_override": {
+                            "type": "stemmer_override",
+                            "rules": [f"{word}=>{out}" for word, out in ES_DUTCH_OVERRIDES.items()],
+                        },
+                        "bron_dutch_stemmer": {"type": "stemmer", "language": "dutch"},
                     },
                 },
             },

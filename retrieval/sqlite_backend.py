@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.analysis import analyze, analyze_query
+from retrieval.analysis import analyze_query, index_terms
 from retrieval.chunking import embedding_text
 from retrieval.embedding import Vectors
 from retrieval.errors import BackendUnavailableError
@@ -40,6 +40,14 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms, content='', tokenize='unicode61');
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_TERMS_TABLE = "CREATE VIRTUAL TABLE chunk_terms USING fts5(terms, content='', tokenize='unicode61')"
+
+# Bumped whenever `index_terms` changes what it makes of a text. 2: Dutch as Elasticsearch's `dutch`.
+ANALYSIS_VERSION = "2"
+
+
+def _terms(chunk: Chunk) -> str:
+    return " ".join(index_terms(embedding_text(chunk), chunk.language))
 
 
 def _to_meta(chunk: Chunk) -> str:
@@ -98,10 +106,30 @@ class SQLiteBackend:
             )
         self._db.execute("INSERT OR IGNORE INTO info VALUES ('dim', ?)", (str(dim),))
         self._db.commit()
+        self._reanalyze_if_stale()
         self.dim = dim
         self._lock = threading.RLock()
         self._matrix: np.ndarray | None = None
         self._rowids: np.ndarray | None = None
+
+    def _reanalyze_if_stale(self) -> None:
+        """Rebuild the BM25 terms when they were made by another `index_terms`.
+
+        A contentless FTS5 table deletes a row by being handed the terms it indexed; terms from a changed
+        analysis would corrupt it, and its queries would not meet its old terms, so the terms are remade
+        from the stored chunks (no re-embedding) in one transaction.
+        """
+        stored = self._db.execute("SELECT value FROM info WHERE key='analysis'").fetchone()
+        if stored and stored[0] == ANALYSIS_VERSION:
+            return
+        with self._db:
+            self._db.execute("DROP TABLE chunk_terms")
+            self._db.execute(_TERMS_TABLE)
+            for rowid, meta in self._db.execute("SELECT rowid, meta FROM chunks").fetchall():
+                self._db.execute(
+                    "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (rowid, _terms(_from_meta(meta)))
+                )
+            self._db.execute("INSERT OR REPLACE INTO info VALUES ('analysis', ?)", (ANALYSIS_VERSION,))
 
     def replace_document(
         self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors
@@ -123,7 +151,7 @@ class SQLiteBackend:
                         np.asarray(vector, dtype=np.float32).tobytes(),
                     ),
                 )
-                terms = " ".join(analyze(embedding_text(chunk), chunk.language))
+                terms = _terms(chunk)
                 self._db.execute(
                     "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (cur.lastrowid, terms)
                 )
@@ -133,8 +161,7 @@ class SQLiteBackend:
     def _delete(self, doc_id: str) -> None:
         rows = self._db.execute("SELECT rowid, meta FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
         for rowid, meta in rows:
-            chunk = _from_meta(meta)
-            terms = " ".join(analyze(embedding_text(chunk), chunk.language))
+            terms = _terms(_from_meta(meta))
             # contentless FTS5 tables delete by re-supplying the indexed values
             self._db.execute(
                 "INSERT INTO chunk_terms (chunk_terms, rowid, terms) VALUES ('delete', ?, ?)", (rowid, terms)

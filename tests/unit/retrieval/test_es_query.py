@@ -26,10 +26,23 @@ def test_chunks_template_has_explicit_mappings() -> None:
         assert props[field] == {"type": "keyword"}
     assert props["updated_at"] == {"type": "date"}
     for field in ("title", "heading_path", "text"):
-        assert props[field]["fields"]["nl"]["analyzer"] == "dutch"
+        assert props[field]["fields"]["nl"]["analyzer"] == "bron_dutch"
         assert props[field]["fields"]["en"]["analyzer"] == "english"
         assert props[field]["analyzer"] == "bron_folded"
-    assert "bron_folded" in body["template"]["settings"]["analysis"]["analyzer"]
+    analysis = body["template"]["settings"]["analysis"]
+    assert "bron_folded" in analysis["analyzer"]
+    # Elasticsearch's documented rebuild of the built-in `dutch` analyzer (its keyword marker is empty)
+    dutch = analysis["analyzer"]["bron_dutch"]
+    assert dutch["tokenizer"] == "standard"
+    assert [analysis["filter"].get(f, f) for f in dutch["filter"]] == [
+        "lowercase",
+        {"type": "stop", "stopwords": "_dutch_"},
+        {
+            "type": "stemmer_override",
+            "rules": ["fiets=>fiets", "bromfiets=>bromfiets", "ei=>eier", "kind=>kinder"],
+        },
+        {"type": "stemmer", "language": "dutch"},
+    ]
     assert {"source", "url", "ordinal"} <= props.keys()
 
 
