@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,22 @@ def grounding_dict(answer: Answer) -> dict[str, Any]:
         "unsupported": [s["sentence"] for s in sentences if not s["supported"]],
         **extra,
     }
+
+
+def supporting_spans(grounding: Mapping[str, Any]) -> dict[int, list[str]]:
+    """Per source number as displayed, the sentences of that source the answer rests on.
+
+    Showing the sentence behind a citation is what lets a person check it; `grounding` is
+    `grounding_dict`'s output, fresh or as stored with the interaction (older records have no spans).
+    """
+    spans: dict[int, list[str]] = {}
+    for s in grounding.get("sentences") or []:
+        number, span = s.get("best_source"), s.get("span")
+        if s.get("supported") and isinstance(number, int) and span:
+            found = spans.setdefault(number, [])
+            if span not in found:
+                found.append(span)
+    return spans
 
 
 def to_record(

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from bot.asking import AskContext, AskResult, ask, grounding_dict
+from bot.asking import AskContext, AskResult, ask, grounding_dict, supporting_spans
 from bot.runtime import Runtime
 from feedback.errors import StoreError
 from feedback.resilient import save_feedback
@@ -21,9 +21,11 @@ def render_text(answer: Answer) -> str:
     lines = [answer.text, ""]
     label = SOURCES_LABEL.get(answer.language, SOURCES_LABEL["en"])[1 if answer.abstained else 0]
     lines.append(f"{label}:")
+    spans = {} if answer.abstained else supporting_spans(grounding_dict(answer))
     for c in answer.citations:
         heading = f" › {c.chunk.heading}" if c.chunk.heading else ""
         lines.append(f"[{c.number}] {c.chunk.title}{heading} ({c.chunk.location})")
+        lines += [f"    “{span}”" for span in spans.get(c.number, [])]
     if answer.groundedness is not None:
         lines.append("")
         lines.append(f"Groundedness: {answer.groundedness:.2f}")
@@ -40,6 +42,7 @@ def render_text(answer: Answer) -> str:
 
 def to_json(result: AskResult) -> dict[str, Any]:
     a = result.answer
+    spans = {} if a.abstained else supporting_spans(grounding_dict(a))
     return {
         "question": a.question,
         "language": a.language,
@@ -56,6 +59,7 @@ def to_json(result: AskResult) -> dict[str, Any]:
                 "title": c.chunk.title,
                 "heading_path": list(c.chunk.heading_path),
                 "location": c.chunk.location,
+                "supporting_spans": spans.get(c.number, []),
             }
             for c in a.citations
         ],

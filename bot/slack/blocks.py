@@ -8,7 +8,7 @@ ephemeral message that has no channel/ts Bron could look up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.asking import grounding_dict
@@ -128,14 +128,29 @@ def answer_blocks(answer: Answer, *, interaction_id: str | None) -> list[Block]:
     return text_sections(marked_text(answer)) + answer_footer(answer, interaction_id=interaction_id)
 
 
-def chunk_blocks(title_line: str, chunks: Sequence[RetrievedChunk]) -> list[Block]:
-    """The chunks an earlier answer used (`/bron-sources <link>` and the Sources button), with snippets."""
+def chunk_blocks(
+    title_line: str,
+    chunks: Sequence[RetrievedChunk],
+    *,
+    spans: Mapping[int, Sequence[str]] | None = None,
+    language: str = "en",
+) -> list[Block]:
+    """The chunks an earlier answer used (`/bron-sources <link>` and the Sources button).
+
+    A cited chunk shows the sentences of it the answer rests on (`spans`, per citation number, from
+    `bot.asking.supporting_spans`), so that a person can check the citation; other chunks a snippet.
+    """
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(title_line)}*"}}]
     for number, chunk in enumerate(chunks, start=1):
         line = source_line(
             chunk.citation or number, title=chunk.title, heading=chunk.heading, location=chunk.location
         )
-        blocks += text_sections(f"{line}\n>{escape(_snippet(chunk.snippet))}")
+        supporting = (spans or {}).get(chunk.citation or 0, [])
+        if supporting:
+            quoted = "\n".join(f">{escape(_snippet(span, 600))}" for span in supporting)
+            blocks += text_sections(f"{line}\n_{text(language, 'supporting')}_\n{quoted}")
+        else:
+            blocks += text_sections(f"{line}\n>{escape(_snippet(chunk.snippet))}")
     return blocks[:50]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.asking import supporting_spans
 from bot.runtime import Runtime
 from bot.slack.answering import answer_payload
 from bot.slack.blocks import chunk_blocks, flag_blocks, hit_blocks
@@ -71,7 +72,9 @@ def register_commands(app: App, runtime: Runtime) -> None:
                         used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)
                         used.sort(key=lambda c: (c.citation or 99, c.rank))
                         title = text(interaction.language, "used_sources")
-                        respond(text=title, blocks=chunk_blocks(title, used), response_type="ephemeral")
+                        spans = supporting_spans(interaction.grounding or {})
+                        blocks = chunk_blocks(title, used, spans=spans, language=interaction.language)
+                        respond(text=title, blocks=blocks, response_type="ephemeral")
                         return
             except StoreError as exc:
                 BACKEND_ERRORS.labels(backend="store").inc()

@@ -15,6 +15,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
+from bot.asking import supporting_spans
 from bot.runtime import Runtime
 from bot.slack.blocks import FEEDBACK_ACTION, FEEDBACK_DETAILS_ACTION, SOURCES_ACTION, chunk_blocks
 from bot.slack.lookups import add_feedback_details
@@ -186,7 +187,12 @@ def register_feedback(app: App, runtime: Runtime) -> None:
                     return
                 used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)
                 title = text(interaction.language, "used_sources")
-                blocks = chunk_blocks(title, sorted(used, key=lambda c: (c.citation or 99, c.rank)))
+                blocks = chunk_blocks(
+                    title,
+                    sorted(used, key=lambda c: (c.citation or 99, c.rank)),
+                    spans=supporting_spans(interaction.grounding or {}),
+                    language=interaction.language,
+                )
         except StoreError as exc:
             BACKEND_ERRORS.labels(backend="store").inc()
             log.error("sources of %s not loaded: %s", interaction_id, exc)

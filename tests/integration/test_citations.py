@@ -13,12 +13,17 @@ from typing import Any
 
 import pytest
 
-from bot.asking import grounding_dict
+from bot.asking import AskContext, AskResult, grounding_dict, record
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
+from bot.slack.blocks import SOURCES_ACTION
+from bot.terminal import render_text, to_json
 from retrieval.ingest import ingest_paths
 from serving.answer import Answer, AnswerPolicy, answer_question
 from serving.llm import Completion
+from tests.fakeslack import FakeSlack, check_blocks, payloads
+from tests.fakeslack.ids import CHANNEL_ID
+from tests.scenario.harness import block_text, build, send
 
 V2024 = """# Annual leave (2024)
 
@@ -81,3 +86,29 @@ def test_a_sentence_both_versions_hold_keeps_the_model_citation(runtime: Runtime
     cited = grounding_dict(mixed)["sentences"]
     first = mixed.citations[cited[0]["cited"][0] - 1]
     assert first.chunk.doc_id == "policies/leave-2024.md"
+
+
+def test_the_supporting_sentence_is_shown_in_the_terminal_json_and_behind_the_sources_button(
+    runtime: Runtime,
+) -> None:
+    answer = _ask(runtime, "Full-time employees receive 27 vacation days per calendar year [1].")
+    span = "Full-time employees receive 27 vacation days per calendar year."
+    assert "[1] Annual leave (2025)" in render_text(answer)
+    assert f"    “{span}”" in render_text(answer).splitlines()
+    interaction_id, _ = record(runtime, answer, AskContext(surface="slack", channel=CHANNEL_ID))
+    assert interaction_id is not None
+    shown = to_json(AskResult(answer=answer, interaction_id=interaction_id, flagged=[]))
+    assert shown["citations"][0]["supporting_spans"] == [span]
+
+    with FakeSlack() as fake:
+        app = build(runtime, fake)
+        url = fake.new_response_url()
+        message = {"type": "message", "ts": payloads.unique_ts(), "text": answer.text, "blocks": []}
+        click = payloads.button_action(SOURCES_ACTION, interaction_id, text="Sources")
+        body = payloads.interactive_body(payloads.block_actions([click], message=message, response_url=url))
+        assert send(app, fake, body).status == 200
+        [post] = fake.wait_for_response(url=url)
+    blocks = post.body["blocks"]
+    assert check_blocks(blocks) == []
+    assert f"_what the answer rests on:_\n>{span}" in block_text(blocks)
+    assert "leave-2025.md" in block_text(blocks) and "leave-2024.md" not in block_text(blocks)
