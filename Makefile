@@ -19,13 +19,13 @@ run: install
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy bot retrieval serving feedback evaluation finetune
+	$(BIN)/mypy bot connectors retrieval serving feedback evaluation finetune
 	$(BIN)/pytest -q -rs
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot retrieval serving feedback evaluation finetune
+	$(BIN)/mypy bot connectors retrieval serving feedback evaluation finetune
 
 # Optional: EmbeddingGemma-300M re-scores the top hits for the evidence bar (README, "Abstention").
 evidence-model: install

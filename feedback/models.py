@@ -131,3 +131,45 @@ class ProcessedEvent(Base):
 
 
 Index("ix_feedback_vote_created", Feedback.vote, Feedback.created_at)
+
+
+class SourceSync(Base):
+    """One change stream of a connected source: where its listing stands and when it last succeeded.
+
+    `cursor` is saved in the same transaction as the items a batch changed, so a sync that dies midway
+    resumes after the last applied batch; `generation` numbers full listings, and an item not seen in a
+    finished full listing is pruned (within the mass-delete guard).
+    """
+
+    __tablename__ = "source_syncs"
+
+    stream: Mapped[str] = mapped_column(String(300), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    in_progress: Mapped[bool] = mapped_column(Boolean, default=False)
+    full_pass: Mapped[bool] = mapped_column(Boolean, default=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    mapping: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SourceItem(Base):
+    """What Bron holds of one item of a source stream: its document id, collection, hash and validators."""
+
+    __tablename__ = "source_items"
+
+    stream: Mapped[str] = mapped_column(String(300), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(String(1200))
+    collection: Mapped[str | None] = mapped_column(String(200))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[str | None] = mapped_column(String(500))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False)
+    seen_generation: Mapped[int] = mapped_column(Integer, default=0)
+    pending_delete: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

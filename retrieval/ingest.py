@@ -28,6 +28,7 @@ from retrieval.chunking import chunk_document, embedding_text
 from retrieval.embedding import Embedder
 from retrieval.errors import DocumentError
 from retrieval.loaders import SUPPORTED_SUFFIXES, load_document
+from retrieval.types import Document
 
 
 @dataclass
@@ -277,3 +278,25 @@ def _legacy_root(
         if folder.name not in keys and legacy_id in known:
             return folder
     return None
+
+
+def index_document(
+    doc: Document,
+    *,
+    backend: SearchBackend,
+    embedder: Embedder,
+    content_hash: str,
+    max_words: int = 180,
+    overlap_words: int = 30,
+) -> tuple[int, float]:
+    """Chunk, embed and store one document, replacing its old chunks: (chunks, seconds in the embedder).
+
+    The path connected sources take into the index; `content_hash` is theirs, because what makes their
+    document change includes its collection and title, not only its bytes.
+    """
+    chunks = chunk_document(doc, max_words=max_words, overlap_words=overlap_words)
+    t = time.perf_counter()
+    vectors = embedder.embed_passages([embedding_text(c) for c in chunks])
+    seconds = time.perf_counter() - t
+    backend.replace_document(doc.doc_id, content_hash, chunks, vectors)
+    return len(chunks), seconds

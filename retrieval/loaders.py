@@ -187,3 +187,53 @@ def load_document(path: Path, *, root: Path | None = None, collection: str = "pu
         language=meta.get("language", detect_language(full_text)),
         url=meta.get("url"),
     )
+
+
+MEDIA_TYPE_SUFFIXES = {
+    "text/markdown": ".md",
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "application/xhtml+xml": ".html",
+    "application/pdf": ".pdf",
+}
+
+
+def load_bytes(
+    data: bytes,
+    *,
+    media_type: str,
+    doc_id: str,
+    source: str,
+    collection: str,
+    title: str | None = None,
+    url: str | None = None,
+    updated_at: datetime | None = None,
+) -> Document:
+    """A document that came over the network (a connected source) rather than from a file.
+
+    The collection is the caller's, from its configured mapping: front matter in fetched content never
+    changes it, so a page's author cannot widen who may read it.
+    """
+    suffix = MEDIA_TYPE_SUFFIXES.get(media_type.split(";")[0].strip().lower())
+    if suffix is None:
+        raise DocumentError(f"{source}: unsupported content type {media_type!r}")
+    try:
+        found_title, sections, meta = _LOADERS[suffix](data)
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{source}: not valid UTF-8 text (byte {exc.start})") from exc
+    except Exception as exc:  # parsers raise many types on corrupt input; each is one bad document
+        raise DocumentError(f"{source}: could not be parsed ({type(exc).__name__}: {exc})") from exc
+    if not sections:
+        raise DocumentError(f"{source}: contains no text to index")
+    full_text = " ".join(s.text for s in sections)
+    return Document(
+        doc_id=doc_id,
+        title=title or found_title or doc_id,
+        source=source,
+        sections=tuple(sections),
+        content_hash=content_hash(data),
+        collection=collection,
+        updated_at=updated_at,
+        language=meta.get("language", detect_language(full_text)),
+        url=url,
+    )
