@@ -40,6 +40,7 @@ from connectors.base import (
 )
 from feedback.models import SourceItem, SourceSync
 from feedback.store import FeedbackStore
+from retrieval.access import checked_collection
 from retrieval.backend import SearchBackend
 from retrieval.embedding import Embedder
 from retrieval.errors import DocumentError
@@ -139,6 +140,12 @@ class _Known(Mapping[str, KnownItem]):
 
     def __len__(self) -> int:
         return len(self._rows)
+
+
+def document_id(source_name: str, item_id: str) -> str:
+    """`<source>:<item id>`; never ending in `/`, which marks a corpus root's record in the index."""
+    doc_id = f"{source_name}:{item_id}"
+    return doc_id + "#" if doc_id.endswith("/") else doc_id
 
 
 def mapping_fingerprint(mapping: Mapping[str, str]) -> str:
@@ -305,8 +312,14 @@ class SyncEngine:
                 row.seen_generation, row.pending_delete = generation, False
             return
         collection = collection_for(change.container, mapping)
+        if collection is not None:
+            try:
+                collection = checked_collection(collection, where=f"{source_name} {change.container}")
+            except DocumentError as exc:
+                report.failed.append((change.item_id, str(exc)))
+                collection = None
         if row is None:
-            row = rows[change.item_id] = _Row(change.item_id, f"{source_name}:{change.item_id}")
+            row = rows[change.item_id] = _Row(change.item_id, document_id(source_name, change.item_id))
         row.seen_generation, row.pending_delete = generation, False
         if change.extra:
             row.extra = {**{k: v for k, v in row.extra.items() if k.startswith("_")}, **change.extra}

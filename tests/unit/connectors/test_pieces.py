@@ -78,3 +78,12 @@ def test_slides_become_sections() -> None:
     _, sections = parse_markdown(pptx_to_markdown(data))
     assert [s.heading_path for s in sections] == [("Welkom",), ("Fietsplan",)]
     assert sections[1].text == "Elke medewerker mag meedoen."
+
+
+def test_a_document_id_never_looks_like_a_corpus_root_record() -> None:
+    from connectors.sync import document_id
+    from retrieval.access import is_root_record
+
+    assert document_id("intranet", "https://intranet.example/hr/") == "intranet:https://intranet.example/hr/#"
+    assert not is_root_record(document_id("intranet", "https://intranet.example/"))
+    assert document_id("sp", "b!x/01AB") == "sp:b!x/01AB"
