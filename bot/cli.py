@@ -107,8 +107,7 @@ def _ingest(settings: Settings, roots: list[CorpusRoot], *, dry_run: bool) -> in
                 roots,
                 backend=backend,
                 embedder=embedder,
-                max_words=settings.retrieval.chunk_words,
-                overlap_words=settings.retrieval.chunk_overlap_words,
+                settings=settings.retrieval,
                 dry_run=dry_run,
                 on_document=on_document,
             )

@@ -75,6 +75,10 @@ def build_backend(settings: Settings, embedder: Embedder) -> SearchBackend:
     return SQLiteBackend(settings.index_path, dim=embedder.dim)
 
 
+def build_retriever(settings: Settings, backend: SearchBackend, embedder: Embedder) -> HybridRetriever:
+    return HybridRetriever(backend, embedder, fusion=FusionConfig.from_settings(settings.retrieval))
+
+
 def build_nli(settings: Settings) -> NLIModel | None:
     """The deployment's NLI model for the groundedness check, where BRON_SERVING__NLI_MODEL names one."""
     from serving.grounding.nli import NLIModel
@@ -129,31 +133,11 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
         spool = Spool(spool_path(settings.store, settings.data_dir))
         replay_spool(store, spool, rules=settings.store.flags)
         stack.callback(SpoolReplayer(store, spool, rules=settings.store.flags).start().stop)
-        r = settings.retrieval
-        retriever = HybridRetriever(
-            backend,
-            embedder,
-            fusion=FusionConfig(
-                method=r.fusion,
-                rank_constant=r.rrf_rank_constant,
-                bm25_weight=r.bm25_weight,
-                dense_weight=r.dense_weight,
-                candidates=r.candidates,
-            ),
-        )
+        retriever = build_retriever(settings, backend, embedder)
         llm: LLMClient | None = None
         if with_llm:
             llm = stack.enter_context(_llm_client(settings))
-        s = settings.serving
-        policy = AnswerPolicy(
-            top_k=r.top_k,
-            context_tokens=s.context_tokens,
-            min_dense_score=s.bar,
-            cross_language_margin=s.cross_language_margin,
-            min_sources=s.min_sources,
-            source_margin=s.source_margin,
-            quote_bar=s.quote_floor,
-        )
+        policy = AnswerPolicy.from_settings(settings.serving, settings.retrieval)
         yield Runtime(
             settings=settings,
             embedder=embedder,
@@ -175,32 +159,12 @@ def _llm_client(settings: Settings) -> Iterator[LLMClient]:
     server: LocalLLMServer | None = None
     if base_url is None:
         model_path = s.local.model_path or default_model_path(settings.data_dir)
-        server = LocalLLMServer(
-            model_path,
-            alias=s.model,
-            threads=s.local.threads,
-            context_tokens=s.local.context_tokens,
-            port=s.local.port,
-            start_timeout_s=s.local.start_timeout_s,
-        )
+        server = LocalLLMServer.from_settings(model_path, s)
         server.start()
         base_url = server.base_url
         log.info("local LLM server ready at %s (model %s)", base_url, model_path.name)
     try:
-        client = LLMClient(
-            base_url=base_url,
-            model=s.model,
-            adapter=s.adapter,
-            adapter_file=s.adapter_file,
-            adapter_retry_s=s.adapter_retry_s,
-            max_in_flight=s.max_in_flight,
-            queue_timeout_s=s.queue_timeout_s,
-            api_key=s.llm_api_key,
-            timeout_s=s.request_timeout_s,
-            max_retries=s.max_retries,
-            max_tokens=s.max_tokens,
-            temperature=s.temperature,
-        )
+        client = LLMClient.from_settings(s, base_url=base_url)
         if client.adapter:
             client.check_adapter()
         yield client

@@ -46,6 +46,7 @@ from retrieval.embedding import Embedder
 from retrieval.errors import DocumentError
 from retrieval.ingest import index_document
 from retrieval.loaders import load_bytes
+from retrieval.settings import RetrievalSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,9 @@ class SyncInterrupted(Exception):
 class SyncPolicy:
     max_delete_share: float = 0.25
     allow_mass_delete: bool = False
-    max_words: int = 180
-    overlap_words: int = 30
+    # chunked as the rest of the index (BRON_RETRIEVAL__CHUNK_*), whose defaults live in RetrievalSettings
+    max_words: int = field(default_factory=lambda: RetrievalSettings().chunk_words)
+    overlap_words: int = field(default_factory=lambda: RetrievalSettings().chunk_overlap_words)
 
 
 @dataclass

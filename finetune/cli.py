@@ -59,15 +59,17 @@ def friendly_errors() -> Iterator[None]:
 def llm_client(url: str | None, *, model: str, api_key: str, data_dir: Path) -> Iterator[LLMClient]:
     """A client for `url`, or for a local llama.cpp server on the packaged default model."""
     from serving.llm import LLMClient
+    from serving.settings import ServingSettings
 
+    serving = ServingSettings(model=model, llm_api_key=api_key)
     if url:
-        yield LLMClient(base_url=url, model=model, api_key=api_key)
+        yield LLMClient.from_settings(serving, base_url=url)
         return
     from serving.local_server import LocalLLMServer
     from serving.model_files import default_model_path
 
-    with LocalLLMServer(default_model_path(data_dir), alias=model) as server:
-        yield LLMClient(base_url=server.base_url, model=model)
+    with LocalLLMServer.from_settings(default_model_path(data_dir), serving) as server:
+        yield LLMClient.from_settings(serving, base_url=server.base_url)
 
 
 def grounding_checker(enabled: bool) -> Checker | None:
@@ -203,7 +205,7 @@ def eval_cmd(
         examples = list(read_examples(data / "valid.jsonl", origin="corpus"))[:limit]
         checker = grounding_checker(grounding_model)
         clients = [
-            LLMClient(base_url=llm_url, model=name, api_key=api_key, max_retries=1)
+            LLMClient.from_settings(base_url=llm_url, model=name, api_key=api_key, max_retries=1)
             for name in (base_model, adapter)
         ]
         scores = [score_model(client, examples, checker=checker) for client in clients]

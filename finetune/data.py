@@ -28,10 +28,12 @@ from retrieval.chunking import chunk_document
 from retrieval.errors import DocumentError
 from retrieval.ingest import discover
 from retrieval.loaders import SUPPORTED_SUFFIXES, load_document
+from retrieval.settings import RetrievalSettings
 from retrieval.types import Chunk, Hit
 from serving.context import LANGUAGE_NAMES, build_context
 from serving.errors import GenerationError
 from serving.llm import LLMClient
+from serving.settings import ServingSettings
 
 _FIELD = re.compile(r"^\s*\**(QUESTION|VRAAG|ANSWER|ANTWOORD)\**\s*:\s*(.*)$", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
@@ -50,9 +52,10 @@ class DataSettings:
     min_groundedness: float = 0.5
     distractors: int = 2  # other documents' chunks shown beside the gold one in each prompt
     chunks_per_document: int | None = None  # cap generation cost on a big corpus
-    context_tokens: int = 1400
-    max_words: int = 180
-    overlap_words: int = 30
+    # as production reads and chunks, so the model is trained on what it will be shown
+    context_tokens: int = field(default_factory=lambda: ServingSettings().context_tokens)
+    max_words: int = field(default_factory=lambda: RetrievalSettings().chunk_words)
+    overlap_words: int = field(default_factory=lambda: RetrievalSettings().chunk_overlap_words)
 
 
 @dataclass(frozen=True)

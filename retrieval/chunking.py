@@ -49,7 +49,7 @@ def chunk_id(doc_id: str, ordinal: int, text: str) -> str:
     return f"{digest}"
 
 
-def chunk_document(doc: Document, *, max_words: int = 180, overlap_words: int = 30) -> list[Chunk]:
+def chunk_document(doc: Document, *, max_words: int, overlap_words: int) -> list[Chunk]:
     chunks: list[Chunk] = []
     for section in doc.sections:
         path = section.heading_path

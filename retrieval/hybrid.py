@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from retrieval.backend import SearchBackend, ServerSideFusion
 from retrieval.embedding import Embedder
 from retrieval.fusion import FusionMethod, fuse
+from retrieval.settings import RetrievalSettings
 from retrieval.types import Hit, ScoredChunk, SearchFilters
 
 Mode = Literal["bm25", "dense", "hybrid"]
@@ -16,11 +17,27 @@ Mode = Literal["bm25", "dense", "hybrid"]
 
 @dataclass(frozen=True)
 class FusionConfig:
-    method: FusionMethod = "rrf"
-    rank_constant: int = 60
-    bm25_weight: float = 1.0
-    dense_weight: float = 1.0
-    candidates: int = 100
+    """How the runs are fused. Its defaults live in `RetrievalSettings` only: build it with
+    `from_settings`, so a benchmark cannot fuse differently from production by accident."""
+
+    method: FusionMethod
+    rank_constant: int
+    bm25_weight: float
+    dense_weight: float
+    candidates: int
+
+    @classmethod
+    def from_settings(cls, settings: RetrievalSettings | None = None, **overrides: Any) -> FusionConfig:
+        """The settings' fusion (the defaults where None), with `overrides` for a tuning grid."""
+        r = settings or RetrievalSettings()
+        config = cls(
+            method=r.fusion,
+            rank_constant=r.rrf_rank_constant,
+            bm25_weight=r.bm25_weight,
+            dense_weight=r.dense_weight,
+            candidates=r.candidates,
+        )
+        return replace(config, **overrides)
 
 
 @dataclass
@@ -35,7 +52,7 @@ class HybridRetriever:
     ) -> None:
         self.backend = backend
         self.embedder = embedder
-        self.fusion = fusion or FusionConfig()
+        self.fusion = fusion or FusionConfig.from_settings()
 
     def search(
         self, query: str, *, k: int = 10, filters: SearchFilters | None = None, mode: Mode = "hybrid"

@@ -28,6 +28,7 @@ from retrieval.chunking import chunk_document, embedding_text
 from retrieval.embedding import Embedder
 from retrieval.errors import DocumentError
 from retrieval.loaders import SUPPORTED_SUFFIXES, load_document
+from retrieval.settings import RetrievalSettings
 from retrieval.types import Document
 
 
@@ -75,8 +76,7 @@ def ingest_paths(
     backend: SearchBackend,
     embedder: Embedder,
     collection: str | None = None,
-    max_words: int = 180,
-    overlap_words: int = 30,
+    settings: RetrievalSettings | None = None,
     dry_run: bool = False,
     prune: bool = True,
     on_document: ProgressHook | None = None,
@@ -86,8 +86,7 @@ def ingest_paths(
         [CorpusRoot(p, collection) for p in paths],
         backend=backend,
         embedder=embedder,
-        max_words=max_words,
-        overlap_words=overlap_words,
+        settings=settings,
         dry_run=dry_run,
         prune=prune,
         on_document=on_document,
@@ -99,8 +98,7 @@ def ingest_roots(
     *,
     backend: SearchBackend,
     embedder: Embedder,
-    max_words: int = 180,
-    overlap_words: int = 30,
+    settings: RetrievalSettings | None = None,
     dry_run: bool = False,
     prune: bool = True,
     on_document: ProgressHook | None = None,
@@ -112,7 +110,9 @@ def ingest_roots(
     inside another may only narrow its collection; a collection a document cannot establish keeps it
     out. With `prune`, documents of a folder root that no longer exist are removed. Unsupported and
     unreadable files are listed in `failed`; they never stop the run.
+    Chunk sizes come from `settings` (the defaults where None).
     """
+    chunking = settings or RetrievalSettings()
     start = time.perf_counter()
     report = IngestReport()
     known = backend.document_hashes()
@@ -127,8 +127,8 @@ def ingest_roots(
     for root in roots:
         for accepted_root, record in accepted:
             if accepted_root is root:
-                _sync_root(root, record, known, records, backend, embedder, report, max_words,
-                           overlap_words, dry_run, prune, on_document)  # fmt: skip
+                _sync_root(root, record, known, records, backend, embedder, report, chunking.chunk_words,
+                           chunking.chunk_overlap_words, dry_run, prune, on_document)  # fmt: skip
     report.seconds = time.perf_counter() - start
     return report
 
@@ -286,8 +286,8 @@ def index_document(
     backend: SearchBackend,
     embedder: Embedder,
     content_hash: str,
-    max_words: int = 180,
-    overlap_words: int = 30,
+    max_words: int,
+    overlap_words: int,
 ) -> tuple[int, float]:
     """Chunk, embed and store one document, replacing its old chunks: (chunks, seconds in the embedder).
 

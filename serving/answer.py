@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
 
 from retrieval.analysis import detect_language
 from retrieval.hybrid import HybridRetriever
+from retrieval.settings import RetrievalSettings
 from retrieval.types import Chunk, Hit, SearchFilters
 from serving.answerability import uncovered_terms
 from serving.citations import renumber_citations
@@ -20,6 +21,7 @@ from serving.context import build_context, source_text
 from serving.evidence_model import DENSE, EvidenceModel, evidence_hits
 from serving.llm import LLMClient, TokenCallback
 from serving.quoting import quote_claim, with_lead
+from serving.settings import ServingSettings
 from serving.verification import clean_draft, rewrite_citations, strip_markers
 
 NOT_FOUND = "NOT_FOUND"
@@ -49,17 +51,42 @@ class Citation:
 
 @dataclass(frozen=True)
 class AnswerPolicy:
-    top_k: int = 6
-    context_tokens: int = 1400
-    # the evidence bar: held to the index embedder's cosine, or to the evidence model's where one is used
-    min_dense_score: float = 0.8625
-    cross_language_margin: float = 0.03
-    min_sources: int = 1
+    """When Bron answers, declines or quotes. Its defaults live in the settings only: build it with
+    `from_settings`, the one place that maps settings to policy."""
+
+    top_k: int
+    context_tokens: int
+    # the evidence bar in force (`ServingSettings.bar`): held to the index embedder's cosine, or to the
+    # evidence model's where one is used
+    bar: float
+    cross_language_margin: float
+    min_sources: int
     # a hit goes into the prompt only if its own evidence reaches the bar less this; None: every hit
-    source_margin: float | None = 0.0
+    source_margin: float | None
     # a draft the check rejects is replaced by a quote of the sources when the evidence reaches this;
     # None: it is declined (serving.quoting)
-    quote_bar: float | None = None
+    quote_bar: float | None
+
+    @classmethod
+    def from_settings(
+        cls,
+        serving: ServingSettings | None = None,
+        retrieval: RetrievalSettings | None = None,
+        **overrides: Any,
+    ) -> AnswerPolicy:
+        """The policy the settings describe (the defaults where None), with `overrides` for a test or a sweep."""
+        s = serving or ServingSettings()
+        r = retrieval or RetrievalSettings()
+        policy = cls(
+            top_k=r.top_k,
+            context_tokens=s.context_tokens,
+            bar=s.bar,
+            cross_language_margin=s.cross_language_margin,
+            min_sources=s.min_sources,
+            source_margin=s.source_margin,
+            quote_bar=s.quote_floor,
+        )
+        return replace(policy, **overrides)
 
 
 @dataclass
@@ -122,7 +149,7 @@ def prompt_sources(hits: list[Hit], language: str, policy: AnswerPolicy, *, key:
     """
     if policy.source_margin is None:
         return hits
-    floor = policy.min_dense_score - policy.source_margin
+    floor = policy.bar - policy.source_margin
     margin = policy.cross_language_margin
     scored = [(h, hit_evidence(h, language, cross_language_margin=margin, key=key)) for h in hits]
     if all(s is None for _, s in scored):
@@ -136,7 +163,7 @@ def evidence_is_weak(n_hits: int, evidence: float | None, policy: AnswerPolicy) 
     The bar is where answerable and unanswerable questions part best on a tuning half of CLAPnq
     (`bron eval abstention`); below it Bron shows the closest sources instead of guessing.
     """
-    return n_hits < policy.min_sources or (evidence is not None and evidence < policy.min_dense_score)
+    return n_hits < policy.min_sources or (evidence is not None and evidence < policy.bar)
 
 
 def answer_question(

@@ -28,8 +28,8 @@ class EvidenceModel:
     CLAPnq AUC from 0.875 to 0.914 (129 tune questions)."""
 
     embedder: Embedder
-    top_k: int = 3
-    passage_template: str = "title: {title} | text: {text}"
+    top_k: int
+    passage_template: str
 
     def passage(self, chunk: Chunk) -> str:
         text = "\n".join([*chunk.heading_path, chunk.text])

@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from serving.errors import GenerationError, LLMUnavailableError
+from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +56,16 @@ class LLMClient:
         *,
         base_url: str,
         model: str,
-        adapter: str | None = None,
-        adapter_file: Path | None = None,
-        adapter_retry_s: float = 60.0,
-        api_key: str = "not-needed",
-        timeout_s: float = 120.0,
-        max_retries: int = 3,
-        max_tokens: int = 320,
-        temperature: float = 0.1,
-        max_in_flight: int | None = None,
-        queue_timeout_s: float = 30.0,
+        adapter: str | None,
+        adapter_file: Path | None,
+        adapter_retry_s: float,
+        api_key: str,
+        timeout_s: float,
+        max_retries: int,
+        max_tokens: int,
+        temperature: float,
+        max_in_flight: int | None,
+        queue_timeout_s: float,
     ) -> None:
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
@@ -91,6 +93,31 @@ class LLMClient:
     @adapter.setter
     def adapter(self, name: str | None) -> None:
         self._adapter = name
+
+    @classmethod
+    def from_settings(
+        cls, settings: ServingSettings | None = None, *, base_url: str | None = None, **overrides: Any
+    ) -> LLMClient:
+        """The client the settings describe (the defaults where None); `base_url` for a server Bron started."""
+        s = settings or ServingSettings()
+        url = base_url or s.llm_base_url
+        if url is None:
+            raise LLMUnavailableError("no LLM server: set BRON_SERVING__LLM_BASE_URL")
+        kwargs: dict[str, Any] = {
+            "base_url": url,
+            "model": s.model,
+            "adapter": s.adapter,
+            "adapter_file": s.adapter_file,
+            "adapter_retry_s": s.adapter_retry_s,
+            "max_in_flight": s.max_in_flight,
+            "queue_timeout_s": s.queue_timeout_s,
+            "api_key": s.llm_api_key,
+            "timeout_s": s.request_timeout_s,
+            "max_retries": s.max_retries,
+            "max_tokens": s.max_tokens,
+            "temperature": s.temperature,
+        }
+        return cls(**(kwargs | overrides))
 
     @property
     def model(self) -> str:

@@ -14,10 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
 from serving.errors import LLMStartError
+from serving.settings import ServingSettings
 
 
 def _die_with_parent() -> None:
@@ -43,11 +45,11 @@ class LocalLLMServer:
         self,
         model_path: Path,
         *,
-        alias: str = "bron-local",
-        threads: int = 1,
-        context_tokens: int = 4096,
-        port: int = 0,
-        start_timeout_s: float = 180.0,
+        alias: str,
+        threads: int,
+        context_tokens: int,
+        port: int,
+        start_timeout_s: float,
     ) -> None:
         self.model_path = model_path
         self.alias = alias
@@ -57,6 +59,21 @@ class LocalLLMServer:
         self.start_timeout_s = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+
+    @classmethod
+    def from_settings(
+        cls, model_path: Path, settings: ServingSettings | None = None, **overrides: Any
+    ) -> LocalLLMServer:
+        """The server the settings describe (the defaults where None), serving `model_path`."""
+        s = settings or ServingSettings()
+        kwargs: dict[str, Any] = {
+            "alias": s.model,
+            "threads": s.local.threads,
+            "context_tokens": s.local.context_tokens,
+            "port": s.local.port,
+            "start_timeout_s": s.local.start_timeout_s,
+        }
+        return cls(model_path, **(kwargs | overrides))
 
     @property
     def base_url(self) -> str:

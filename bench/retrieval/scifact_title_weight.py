@@ -49,7 +49,9 @@ for wt in (1.0, 1.5, 2.0, 3.0):
         (
             evaluate_run(
                 {
-                    x: fuse_docs(rs_tr, x, FusionConfig(rank_constant=k, dense_weight=w, candidates=100))
+                    x: fuse_docs(
+                        rs_tr, x, FusionConfig.from_settings(rank_constant=k, dense_weight=w, candidates=100)
+                    )
                     for x in tr
                     if x in rs_tr.bm25
                 },
@@ -63,7 +65,11 @@ for wt in (1.0, 1.5, 2.0, 3.0):
     )
     h = evaluate_run(
         {
-            x: fuse_docs(rs_te, x, FusionConfig(rank_constant=best[1], dense_weight=best[2], candidates=100))
+            x: fuse_docs(
+                rs_te,
+                x,
+                FusionConfig.from_settings(rank_constant=best[1], dense_weight=best[2], candidates=100),
+            )
             for x in te
             if x in rs_te.bm25
         },
@@ -71,7 +77,9 @@ for wt in (1.0, 1.5, 2.0, 3.0):
     ).ndcg10
     h10 = evaluate_run(
         {
-            x: fuse_docs(rs_te, x, FusionConfig(rank_constant=10, dense_weight=1.0, candidates=100))
+            x: fuse_docs(
+                rs_te, x, FusionConfig.from_settings(rank_constant=10, dense_weight=1.0, candidates=100)
+            )
             for x in te
             if x in rs_te.bm25
         },

@@ -35,8 +35,8 @@ def test_pairs_from_real_chunks_are_parsed_grounded_and_in_the_chunk_language(
     assert checker is not None  # serving.grounding is part of Bron
     dropped: Counter[str] = Counter()
     seen: list[tuple[Chunk, bool]] = []
-    with LocalLLMServer(default_model_path(cache), threads=1) as server:
-        llm = LLMClient(base_url=server.base_url, model="bron-local")
+    with LocalLLMServer.from_settings(default_model_path(cache)) as server:
+        llm = LLMClient.from_settings(base_url=server.base_url)
         pairs = generate_pairs(chosen, llm=llm, checker=checker, settings=DataSettings(), dropped=dropped,
                                on_chunk=lambda c, ok: seen.append((c, ok)))  # fmt: skip
     assert len(seen) == 4 and len(pairs) + sum(dropped.values()) == 4

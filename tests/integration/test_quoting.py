@@ -64,7 +64,7 @@ def _ask(runtime: Runtime, question: str, draft: str, policy: AnswerPolicy) -> A
 def test_a_rejected_draft_is_quoted_at_the_quote_bar_and_declined_below_it(
     runtime: Runtime, question: str, draft: str, wrong: str, figure: str, document: str, lead: str
 ) -> None:
-    bar = replace(runtime.policy, min_dense_score=0.0)
+    bar = replace(runtime.policy, bar=0.0)
     declined = _ask(runtime, question, draft, replace(bar, quote_bar=None))
     assert declined.abstained and not declined.quoted
     assert declined.unsupported_draft is not None and wrong in declined.unsupported_draft.split()
@@ -89,7 +89,7 @@ def test_a_rejected_draft_is_quoted_at_the_quote_bar_and_declined_below_it(
 
 
 def test_a_quote_says_so_in_slack(runtime: Runtime) -> None:
-    policy = replace(runtime.policy, min_dense_score=0.0, quote_bar=0.0)
+    policy = replace(runtime.policy, bar=0.0, quote_bar=0.0)
     answer = _ask(runtime, "How long must my password be?", "At least 8 characters [1].", policy)
     assert answer.quoted
     context = [b for b in answer_footer(answer, interaction_id="i-1") if b["type"] == "context"]
@@ -100,7 +100,7 @@ def test_a_quote_says_so_in_slack(runtime: Runtime) -> None:
 
 
 def test_a_supported_draft_is_not_replaced(runtime: Runtime) -> None:
-    policy = replace(runtime.policy, min_dense_score=0.0, quote_bar=0.0)
+    policy = replace(runtime.policy, bar=0.0, quote_bar=0.0)
     draft = "Your password must be at least 14 characters long [1]."
     answer = _ask(runtime, "How long must my password be?", draft, policy)
     assert not answer.abstained and not answer.quoted and answer.unsupported_draft is None

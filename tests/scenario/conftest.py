@@ -33,7 +33,7 @@ def _cache_dir() -> Path:
 @pytest.fixture(scope="session")
 def llm_base_url() -> Iterator[str]:
     model = default_model_path(_cache_dir())  # assembled and hash-checked once per machine
-    with LocalLLMServer(model, threads=1, context_tokens=4096) as server:
+    with LocalLLMServer.from_settings(model) as server:
         yield server.base_url
 
 
@@ -75,5 +75,5 @@ def runtime(indexed: Path, llm_base_url: str) -> Iterator[Runtime]:
 def offline_runtime(indexed: Path) -> Iterator[Runtime]:
     """Real index and store, but the LLM at a closed port: every question meets an LLM outage."""
     with open_runtime(_settings(indexed, "http://127.0.0.1:9/v1"), with_llm=False) as running:
-        llm = LLMClient(base_url=f"http://127.0.0.1:{dead_port()}/v1", model="bron-local", max_retries=0)
+        llm = LLMClient.from_settings(base_url=f"http://127.0.0.1:{dead_port()}/v1", max_retries=0)
         yield replace(running, llm=llm)

@@ -28,8 +28,8 @@ DOCS = ("it-security.md", "pension.md", "hybride-werken.md")
 
 
 def client(server: VLLMServer, adapter: str | None) -> LLMClient:
-    return LLMClient(base_url=server.base_url, model=server.base_model, adapter=adapter, api_key=API_KEY,
-                     max_tokens=80, temperature=0.0)  # fmt: skip
+    return LLMClient.from_settings(base_url=server.base_url, model=server.base_model, adapter=adapter,
+                                   api_key=API_KEY, max_tokens=80, temperature=0.0)  # fmt: skip
 
 
 def test_models_list_shows_the_adapter(vllm_server: VLLMServer) -> None:
@@ -53,7 +53,7 @@ def test_bron_answers_through_the_adapter_with_real_retrieval(
         llm = client(vllm_server, vllm_server.adapter)
         llm.check_adapter()
         answer = answer_question("How long must my password be?", retriever=HybridRetriever(backend, embedder),
-                                 llm=llm, policy=AnswerPolicy(min_dense_score=0.0))  # fmt: skip
+                                 llm=llm, policy=AnswerPolicy.from_settings(bar=0.0))  # fmt: skip
     finally:
         backend.close()
     assert answer.model == vllm_server.adapter

@@ -12,7 +12,7 @@ def test_the_fusion_that_ranks_the_relevant_document_first_wins() -> None:
         latency_ms={},
     )
     qrels = {"q": {"a": 1}}
-    rrf, zscore = FusionConfig(rank_constant=60), FusionConfig(method="zscore")
+    rrf, zscore = FusionConfig.from_settings(rank_constant=60), FusionConfig.from_settings(method="zscore")
     assert fuse_docs(runs, "q", rrf)[0] == "b"
     ranking = tune_fusion(runs, qrels, [rrf, zscore])
     assert [cfg for cfg, _ in ranking] == [zscore, rrf]

@@ -27,7 +27,7 @@ def test_front_matter_sets_metadata(tmp_path: Path) -> None:
     doc = load_document(f, root=tmp_path)
     assert (doc.title, doc.collection, doc.language) == ("Verlof", "hr", "nl")
     assert doc.updated_at is not None and doc.updated_at.year == 2026
-    chunks = chunk_document(doc)
+    chunks = chunk_document(doc, max_words=180, overlap_words=30)
     assert chunks[0].heading_path == ("Dagen",)
     assert chunks[0].title == "Verlof"
 

@@ -7,6 +7,7 @@ from retrieval.hybrid import SearchResult
 from retrieval.types import Chunk, Hit
 from serving.answer import AnswerPolicy, answer_question, evidence_is_weak, evidence_score, prompt_sources
 from serving.evidence_model import EVIDENCE, EvidenceModel
+from serving.settings import ServingSettings
 
 
 def _hit(dense: float | None, language: str = "en", chunk_id: str = "c") -> Hit:
@@ -22,14 +23,14 @@ def _weak(hits: list[Hit], policy: AnswerPolicy, language: str) -> bool:
 
 
 def test_weak_below_the_bar_and_strong_at_it() -> None:
-    policy = AnswerPolicy(min_dense_score=0.8675, cross_language_margin=0.03)
+    policy = AnswerPolicy.from_settings(bar=0.8675, cross_language_margin=0.03)
     assert _weak([_hit(0.84), _hit(0.85)], policy, "en")
     assert not _weak([_hit(0.84), _hit(0.8675)], policy, "en")
     assert _weak([], policy, "en")
 
 
 def test_a_chunk_in_the_other_language_gets_the_margin() -> None:
-    policy = AnswerPolicy(min_dense_score=0.8675, cross_language_margin=0.03)
+    policy = AnswerPolicy.from_settings(bar=0.8675, cross_language_margin=0.03)
     assert evidence_score([_hit(0.84, "nl")], "en", cross_language_margin=0.03) == 0.84 + 0.03
     assert not _weak([_hit(0.84, "nl")], policy, "en")
     assert _weak([_hit(0.84, "en")], policy, "en")
@@ -37,7 +38,7 @@ def test_a_chunk_in_the_other_language_gets_the_margin() -> None:
 
 def test_bm25_only_hits_are_not_judged_by_the_dense_bar() -> None:
     assert evidence_score([_hit(None)], "en", cross_language_margin=0.0) is None
-    assert not _weak([_hit(None)], AnswerPolicy(), "en")
+    assert not _weak([_hit(None)], AnswerPolicy.from_settings(), "en")
 
 
 def test_only_sources_near_the_bar_reach_the_prompt() -> None:
@@ -47,11 +48,11 @@ def test_only_sources_near_the_bar_reach_the_prompt() -> None:
         _hit(None, chunk_id="c"),
         _hit(0.85, "nl", "d"),
     ]
-    policy = AnswerPolicy(min_dense_score=0.87, cross_language_margin=0.03, source_margin=0.0)
+    policy = AnswerPolicy.from_settings(bar=0.87, cross_language_margin=0.03, source_margin=0.0)
     assert [h.chunk.chunk_id for h in prompt_sources(hits, "en", policy)] == ["a", "d"]
-    wider = AnswerPolicy(min_dense_score=0.87, cross_language_margin=0.03, source_margin=0.04)
+    wider = AnswerPolicy.from_settings(bar=0.87, cross_language_margin=0.03, source_margin=0.04)
     assert [h.chunk.chunk_id for h in prompt_sources(hits, "en", wider)] == ["a", "b", "d"]
-    every = AnswerPolicy(min_dense_score=0.87, source_margin=None)
+    every = AnswerPolicy.from_settings(bar=0.87, source_margin=None)
     assert prompt_sources(hits, "en", every) == hits
     bm25_only = [_hit(None, chunk_id="x"), _hit(None, chunk_id="y")]
     assert prompt_sources(bm25_only, "en", policy) == bm25_only
@@ -73,18 +74,16 @@ def test_a_follow_up_is_searched_with_the_question_before_it() -> None:
         "And from age 55?",
         retriever=retriever,
         llm=None,
-        policy=AnswerPolicy(),
+        policy=AnswerPolicy.from_settings(),
         history=history,  # type: ignore[arg-type]
     )
     assert retriever.queries == ["How many vacation days do I get?\nAnd from age 55?"]
     assert answer.abstained and answer.model is None
-    answer_question("And from age 55?", retriever=retriever, llm=None, policy=AnswerPolicy())  # type: ignore[arg-type]
+    answer_question("And from age 55?", retriever=retriever, llm=None, policy=AnswerPolicy.from_settings())  # type: ignore[arg-type]
     assert retriever.queries[-1] == "And from age 55?"
 
 
 def test_an_empty_source_margin_setting_means_every_source() -> None:
-    from serving.settings import ServingSettings
-
     assert ServingSettings(source_margin="").source_margin is None  # type: ignore[arg-type]
     assert ServingSettings().source_margin == 0.0
 
@@ -115,12 +114,12 @@ def test_an_evidence_model_rescores_only_the_top_hits_and_the_bar_follows_its_co
         for i, t in enumerate(texts)
     ]  # fmt: skip
     embedder = _CountingEmbedder()
-    model = EvidenceModel(embedder, top_k=2)
+    model = EvidenceModel(embedder, top_k=2, passage_template=ServingSettings().evidence_passage_template)
     rescored = model.rescore("How long must my password be?", hits)
     assert embedder.passages == 2
     assert [EVIDENCE in h.scores for h in rescored] == [True, True, False]
     assert rescored[0].scores[EVIDENCE] > rescored[1].scores[EVIDENCE]
     best = evidence_score(rescored, "en", cross_language_margin=0.0, key=EVIDENCE)
     assert best == rescored[0].scores[EVIDENCE] < 0.99  # the e5 dense score no longer counts
-    policy = AnswerPolicy(min_dense_score=rescored[1].scores[EVIDENCE] + 1e-6, source_margin=0.0)
+    policy = AnswerPolicy.from_settings(bar=rescored[1].scores[EVIDENCE] + 1e-6, source_margin=0.0)
     assert [h.chunk.chunk_id for h in prompt_sources(rescored, "en", policy, key=EVIDENCE)] == ["c0"]

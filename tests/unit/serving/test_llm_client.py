@@ -93,14 +93,14 @@ def test_a_mid_stream_error_is_a_generation_error_not_a_crash(server: tuple[str,
     url, served = server
     served.error_after_first_token = True
     with pytest.raises(GenerationError, match="engine died"):
-        _ask(LLMClient(base_url=url, model="base", max_retries=0))
+        _ask(LLMClient.from_settings(base_url=url, model="base", max_retries=0))
 
 
 def test_a_missing_adapter_falls_back_per_request_and_is_retried_after_the_back_off(
     server: tuple[str, Served],
 ) -> None:
     url, served = server
-    llm = LLMClient(
+    llm = LLMClient.from_settings(
         base_url=url, model="base", adapter="bron-handbook-v2", adapter_retry_s=0.3, max_retries=0
     )
     assert _ask(llm) == "base"  # 404 on the adapter, answered by the base model
@@ -117,7 +117,7 @@ def test_the_promoted_adapter_is_read_from_the_pointer_file_on_every_request(
     url, served = server
     served.models |= {"bron-handbook-v1", "bron-handbook-v2"}
     pointer = tmp_path / "active.json"
-    llm = LLMClient(base_url=url, model="base", adapter_file=pointer, max_retries=0)
+    llm = LLMClient.from_settings(base_url=url, model="base", adapter_file=pointer, max_retries=0)
     assert _ask(llm) == "base"  # no pointer yet: the base model, not an error
     pointer.write_text(json.dumps({"active": "bron-handbook-v1", "previous": None}))
     assert _ask(llm) == "bron-handbook-v1"
@@ -132,7 +132,9 @@ def test_requests_beyond_the_in_flight_bound_hear_busy_instead_of_queueing(
 ) -> None:
     url, served = server
     served.delay_s = 1.0
-    llm = LLMClient(base_url=url, model="base", max_in_flight=1, queue_timeout_s=0.2, max_retries=0)
+    llm = LLMClient.from_settings(
+        base_url=url, model="base", max_in_flight=1, queue_timeout_s=0.2, max_retries=0
+    )
     first = threading.Thread(target=_ask, args=(llm,))
     first.start()
     time.sleep(0.2)
