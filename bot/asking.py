@@ -116,6 +116,7 @@ def to_record(
                 score=h.score,
                 scores={**h.scores, **{f"{k}_rank": v for k, v in h.ranks.items()}},
                 citation=cited.get(h.chunk.chunk_id),
+                collection=h.chunk.collection,
             )
             for h in answer.hits
         ],
@@ -127,6 +128,7 @@ def to_record(
         channel=ctx.channel,
         thread_ts=ctx.thread_ts,
         message_ts=message_ts,
+        collections=list(ctx.collections) if ctx.collections is not None else None,
     )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from feedback.access import Scope, visible
 from feedback.models import Flag
 from feedback.review import FlagView, ReviewView, flag_load_options, to_view
 
@@ -50,9 +51,16 @@ class EvalCase:
     verdict: str
 
 
-def reviewed_cases(session: Session) -> list[ReviewedCase]:
-    """Every resolved flag with its latest review, one per question (latest review wins), oldest first."""
-    flags = session.scalars(select(Flag).options(*flag_load_options()).where(Flag.status == "resolved"))
+def reviewed_cases(session: Session, *, scope: Scope = None) -> list[ReviewedCase]:
+    """Every resolved flag with its latest review, one per question (latest review wins), oldest first.
+
+    With `scope`, only cases whose every chunk lies in it: an export is read (or trained into an
+    adapter that serves) wider than any one answer was.
+    """
+    stmt = select(Flag).options(*flag_load_options()).where(Flag.status == "resolved")
+    if scope is not None:
+        stmt = stmt.where(visible(Flag.interaction_id, scope))
+    flags = session.scalars(stmt)
     by_question: dict[str, ReviewedCase] = {}
     for view in (to_view(f) for f in flags):
         if not view.reviews:

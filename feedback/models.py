@@ -44,6 +44,8 @@ class Interaction(Base):
     groundedness: Mapped[float | None] = mapped_column(Float)
     grounding: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # the collections the question was searched in; None on rows from before they were recorded
+    collections: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
     chunks: Mapped[list[RetrievedChunk]] = relationship(
         back_populates="interaction", cascade="all, delete-orphan", order_by="RetrievedChunk.rank"
@@ -71,6 +73,8 @@ class RetrievedChunk(Base):
     score: Mapped[float] = mapped_column(Float)
     scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
     citation: Mapped[int | None] = mapped_column(Integer)
+    # who may see this chunk; None (rows from before it was recorded) is shown to no scoped viewer
+    collection: Mapped[str | None] = mapped_column(String(64), index=True)
 
     interaction: Mapped[Interaction] = relationship(back_populates="chunks")
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from feedback.access import Scope, may_see, visible
 from feedback.errors import StoreError
 from feedback.models import Flag, Interaction, RetrievedChunk, Review
 
@@ -39,6 +40,7 @@ class SourceView:
     location: str
     snippet: str
     score: float
+    collection: str | None = None
 
     @property
     def is_link(self) -> bool:
@@ -104,6 +106,7 @@ def ordered_sources(chunks: Sequence[RetrievedChunk]) -> list[SourceView]:
             location=c.location,
             snippet=c.snippet,
             score=c.score,
+            collection=c.collection,
         )
         for n, c in enumerate([*cited, *rest], 1)
     ]
@@ -164,18 +167,26 @@ def flag_load_options() -> list[Any]:
     ]
 
 
-def list_flags(session: Session, *, status: str | None = "open", limit: int = 100) -> list[FlagView]:
-    """Newest first; `status=None` lists every flag."""
+def list_flags(
+    session: Session, *, status: str | None = "open", limit: int = 100, scope: Scope = None
+) -> list[FlagView]:
+    """Newest first; `status=None` lists every flag; only flags a viewer with `scope` may see."""
     if status is not None and status not in STATUSES:
         raise StoreError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     stmt = select(Flag).options(*flag_load_options()).order_by(Flag.created_at.desc(), Flag.id.desc())
     if status is not None:
         stmt = stmt.where(Flag.status == status)
+    if scope is not None:
+        stmt = stmt.where(visible(Flag.interaction_id, scope))
     return [to_view(f) for f in session.scalars(stmt.limit(limit))]
 
 
-def get_flag(session: Session, flag_id: int) -> FlagView:
-    flag = session.scalars(select(Flag).options(*flag_load_options()).where(Flag.id == flag_id)).first()
+def get_flag(session: Session, flag_id: int, *, scope: Scope = None) -> FlagView:
+    """One flag; one outside `scope` is reported as missing, so its existence does not leak either."""
+    stmt = select(Flag).options(*flag_load_options()).where(Flag.id == flag_id)
+    if scope is not None:
+        stmt = stmt.where(visible(Flag.interaction_id, scope))
+    flag = session.scalars(stmt).first()
     if flag is None:
         raise FlagNotFoundError(f"no flag with id {flag_id}; `bron flags list` shows the open ones")
     return to_view(flag)
@@ -190,6 +201,7 @@ def resolve_flag(
     corrected_answer: str | None = None,
     expected_sources: Sequence[str] = (),
     note: str | None = None,
+    scope: Scope = None,
 ) -> Review:
     """Record a reviewer's verdict and close the flag. A resolved flag can be reviewed again (the
     latest review counts in the exports), so a mistaken verdict is corrected, not edited away."""
@@ -198,7 +210,7 @@ def resolve_flag(
     if not reviewer.strip():
         raise StoreError("a review needs a reviewer name")
     flag = session.get(Flag, flag_id)
-    if flag is None:
+    if flag is None or not may_see((c.collection for c in flag.interaction.chunks), scope):
         raise FlagNotFoundError(f"no flag with id {flag_id}; `bron flags list` shows the open ones")
     corrected = (corrected_answer or "").strip() or None
     review = Review(

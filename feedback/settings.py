@@ -29,3 +29,8 @@ class StoreSettings(BaseModel):
     # `review_token` (BRON_STORE__REVIEW_TOKEN). Without a token the page refuses to start.
     reviewers: list[str] = []
     review_token: SecretStr | None = None
+    # The collections each reviewer may review (review page, /bron-flags); one not listed: `public` only.
+    reviewer_collections: dict[str, list[str]] = {}
+
+    def review_scope(self, reviewer: str) -> tuple[str, ...]:
+        return tuple(self.reviewer_collections.get(reviewer, ["public"]))

@@ -6,6 +6,7 @@ the record grows; only the groundedness values of the window are read into Pytho
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -102,9 +103,15 @@ def groundedness_histogram(
 
 
 def top_flagged_sources(
-    session: Session, *, limit: int = 10, days: int = 30, now: datetime | None = None
+    session: Session,
+    *,
+    limit: int = 10,
+    days: int = 30,
+    now: datetime | None = None,
+    scope: Collection[str] | None = None,
 ) -> list[SourceCount]:
-    """Documents cited most often in flagged answers (each flag counts a document once)."""
+    """Documents cited most often in flagged answers (each flag counts a document once); with
+    `scope`, only documents of those collections, since a title alone can say too much."""
     since = (now or datetime.now(UTC)) - timedelta(days=days)
     flags = func.count(func.distinct(Flag.id)).label("flags")
     stmt = (
@@ -115,4 +122,6 @@ def top_flagged_sources(
         .order_by(flags.desc(), RetrievedChunk.doc_id)
         .limit(limit)
     )
+    if scope is not None:
+        stmt = stmt.where(RetrievedChunk.collection.in_(sorted(scope)))
     return [SourceCount(doc_id=d, title=t, flags=int(n)) for d, t, n in session.execute(stmt)]

@@ -28,6 +28,7 @@ class ChunkRecord:
     score: float
     scores: dict[str, Any] = field(default_factory=dict)
     citation: int | None = None
+    collection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class InteractionRecord:
     thread_ts: str | None = None
     message_ts: str | None = None
     error: str | None = None
+    collections: list[str] | None = None
     # Chosen by the caller when the id must be known before the row exists (the spool replays it later).
     interaction_id: str | None = None
 
@@ -111,6 +113,7 @@ def record_interaction(session: Session, record: InteractionRecord) -> Interacti
         groundedness=record.groundedness,
         grounding=dict(record.grounding),
         error=record.error,
+        collections=list(record.collections) if record.collections is not None else None,
         chunks=[
             RetrievedChunk(
                 rank=c.rank,
@@ -123,6 +126,7 @@ def record_interaction(session: Session, record: InteractionRecord) -> Interacti
                 score=c.score,
                 scores=dict(c.scores),
                 citation=c.citation,
+                collection=c.collection,
             )
             for c in record.chunks
         ],

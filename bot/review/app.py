@@ -3,7 +3,8 @@
 Server-rendered (Starlette + Jinja2, no JavaScript, charts as inline SVG) so it runs offline, needs
 no build step and works in any browser. Reviewers only: HTTP basic auth, where the user name must be
 one of `store.reviewers` and the password is `store.review_token`; a wrong password gets 401 (the
-browser asks again), a valid password with a name not on the list gets 403. Because browsers resend
+browser asks again), a valid password with a name not on the list gets 403. Each reviewer sees only
+answers whose every chunk lies in their collections (`store.reviewer_collections`, else `public`). Because browsers resend
 basic-auth credentials on cross-site requests, every POST also carries a CSRF token (an HMAC of the
 reviewer's name under the review token, so it survives restarts and works across replicas) and a
 foreign Origin header is refused.
@@ -15,7 +16,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -61,6 +62,11 @@ class ReviewConfig:
     token: str
     min_groundedness: float = 0.5
     days: int = 30
+    # reviewer → the collections whose answers they may see; a reviewer not listed sees `public` only
+    scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def scope(self, reviewer: str) -> tuple[str, ...]:
+        return self.scopes.get(reviewer, ("public",))
 
     def __post_init__(self) -> None:
         if not self.token:
@@ -136,12 +142,13 @@ def create_app(store: FeedbackStore, config: ReviewConfig) -> Starlette:
 
     def index(request: Request) -> Response:
         reviewer = reviewer_of(request, config)
+        scope = config.scope(reviewer)
         status = request.query_params.get("status", "open")
         with store.session() as session:
-            flags = list_flags(session, status=None if status == "all" else status, limit=200)
+            flags = list_flags(session, status=None if status == "all" else status, limit=200, scope=scope)
             days = daily_stats(session, days=config.days)
             bins = groundedness_histogram(session, days=config.days)
-            top = top_flagged_sources(session, days=config.days)
+            top = top_flagged_sources(session, days=config.days, scope=scope)
         charts = daily_charts(days)
         charts["groundedness"] = histogram("Groundedness of answers", bins, threshold=config.min_groundedness)
         charts["sources"] = source_bars("Sources most often cited in flagged answers", top)
@@ -159,7 +166,7 @@ def create_app(store: FeedbackStore, config: ReviewConfig) -> Starlette:
     def show(request: Request) -> Response:
         reviewer = reviewer_of(request, config)
         with store.session() as session:
-            flag = get_flag(session, int(request.path_params["flag_id"]))
+            flag = get_flag(session, int(request.path_params["flag_id"]), scope=config.scope(reviewer))
         return render(request, "flag.html", {
             "reviewer": reviewer, "csrf": csrf_token(config, reviewer), "card": _card(flag),
         })  # fmt: skip
@@ -178,7 +185,7 @@ def create_app(store: FeedbackStore, config: ReviewConfig) -> Starlette:
             resolve_flag(
                 session, flag_id, verdict=chosen, reviewer=reviewer,
                 corrected_answer=_first(form, "corrected_answer"), expected_sources=_expected_sources(form),
-                note=_first(form, "note"),
+                note=_first(form, "note"), scope=config.scope(reviewer),
             )  # fmt: skip
         back = "/?status=open" if _first(form, "next") != "flag" else f"/flags/{flag_id}"
         sep = "&" if "?" in back else "?"

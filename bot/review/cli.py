@@ -114,10 +114,18 @@ def resolve_command(
     err.print(f"flag #{flag_id} resolved: {verdict}")
 
 
+EXPORT_COLLECTIONS = typer.Option(
+    "--collection",
+    help="Only answers whose every source lies in these collections (repeatable; default: public). "
+    "Whoever reads the file, or the adapter trained on it, sees them.",
+)
+
+
 def export_eval(
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")] = Path(
         "evaluation/regression.jsonl"
     ),
+    collection: Annotated[list[str] | None, EXPORT_COLLECTIONS] = None,
 ) -> None:
     """Write reviewed answers as a regression set for `bron eval answers` (JSONL)."""
     from bot.cli import friendly_errors
@@ -127,7 +135,7 @@ def export_eval(
     settings = _settings()
     with friendly_errors():
         with store_session(settings) as session:
-            cases = eval_cases(reviewed_cases(session))
+            cases = eval_cases(reviewed_cases(session, scope=tuple(collection or ["public"])))
         n = write_eval_set(out, cases)
     err.print(f"{n} case(s) written to {out}")
 
@@ -136,6 +144,7 @@ def export_sft(
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")] = Path(
         "finetune/sft.jsonl"
     ),
+    collection: Annotated[list[str] | None, EXPORT_COLLECTIONS] = None,
 ) -> None:
     """Write corrected answers with their sources as chat-format fine-tuning data (JSONL)."""
     from bot.cli import friendly_errors
@@ -147,7 +156,7 @@ def export_sft(
     report = SftReport()
     with friendly_errors():
         with store_session(settings) as session:
-            cases = reviewed_cases(session)
+            cases = reviewed_cases(session, scope=tuple(collection or ["public"]))
         backend = build_backend(settings, build_embedder(settings))
         try:
             examples = sft_examples(
@@ -215,6 +224,7 @@ def review_server(
             reviewers=tuple(settings.store.reviewers),
             token=token.get_secret_value() if token else "",
             min_groundedness=settings.store.flags.min_groundedness,
+            scopes={r: settings.store.review_scope(r) for r in settings.store.reviewers},
         )
         store = open_store(settings)
     err.print(f"review page on http://{host}:{port}/ (reviewers: {', '.join(config.reviewers)})")

@@ -20,6 +20,7 @@ from bot.slack.metrics import BACKEND_ERRORS
 from bot.slack.questions import Question, collections_for, parse_message_link
 from bot.slack.spec import COMMAND_ASK, COMMAND_FLAGS, COMMAND_SOURCES
 from bot.slack.texts import text, unavailable
+from feedback.access import may_see
 from feedback.errors import StoreError
 from feedback.store import find_by_message
 from retrieval.analysis import detect_language
@@ -68,7 +69,10 @@ def register_commands(app: App, runtime: Runtime) -> None:
             try:
                 with runtime.store.session() as session:
                     interaction = find_by_message(session, *link)
-                    if interaction is not None:
+                    # an answer given elsewhere is shown only if every chunk it used is in this scope
+                    if interaction is not None and may_see(
+                        (c.collection for c in interaction.chunks), question.collections
+                    ):
                         used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)
                         used.sort(key=lambda c: (c.citation or 99, c.rank))
                         title = text(interaction.language, "used_sources")
@@ -108,7 +112,7 @@ def register_commands(app: App, runtime: Runtime) -> None:
             return
         try:
             with runtime.store.session() as session:
-                flags = open_flags(session)
+                flags = open_flags(session, scope=runtime.settings.store.review_scope(user))
         except StoreError as exc:
             BACKEND_ERRORS.labels(backend="store").inc()
             log.error("flags not loaded: %s", exc)

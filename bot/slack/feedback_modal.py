@@ -20,7 +20,9 @@ from bot.runtime import Runtime
 from bot.slack.blocks import FEEDBACK_ACTION, FEEDBACK_DETAILS_ACTION, SOURCES_ACTION, chunk_blocks
 from bot.slack.lookups import add_feedback_details
 from bot.slack.metrics import BACKEND_ERRORS, FLAGS
+from bot.slack.questions import collections_for
 from bot.slack.texts import text
+from feedback.access import may_see
 from feedback.errors import StoreError, StoreUnavailableError
 from feedback.feedback import REASONS, record_feedback
 from feedback.models import Feedback
@@ -183,7 +185,9 @@ def register_feedback(app: App, runtime: Runtime) -> None:
         try:
             with runtime.store.session() as session:
                 interaction = get_interaction(session, interaction_id)
-                if interaction is None:
+                channel = str((body.get("channel") or {}).get("id", ""))
+                scope = collections_for(runtime.settings.slack, channel, is_dm=channel.startswith("D"))
+                if interaction is None or not may_see((c.collection for c in interaction.chunks), scope):
                     return
                 used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)
                 title = text(interaction.language, "used_sources")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from feedback.access import visible
 from feedback.errors import StoreError
 from feedback.feedback import REASONS
 from feedback.models import Feedback, Flag, Interaction
@@ -16,10 +19,11 @@ def bron_answered_in_thread(session: Session, *, channel: str, thread_ts: str) -
     return session.scalars(stmt.limit(1)).first() is not None
 
 
-def open_flags(session: Session, *, limit: int = 10) -> list[Flag]:
+def open_flags(session: Session, *, scope: Collection[str], limit: int = 10) -> list[Flag]:
+    """The newest open flags whose answers a reviewer with `scope` may see."""
     stmt = (
         select(Flag)
-        .where(Flag.status == "open")
+        .where(Flag.status == "open", visible(Flag.interaction_id, scope))
         .order_by(Flag.created_at.desc(), Flag.id.desc())
         .limit(limit)
         .options(selectinload(Flag.interaction))

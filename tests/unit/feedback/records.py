@@ -21,18 +21,21 @@ VERLOF = ChunkRecord(
     heading="Verlofregeling › Vakantiedagen", location="https://intranet.example/hr/verlof",
     snippet="Medewerkers met een voltijds dienstverband hebben recht op 25 vakantiedagen per jaar.",
     score=0.031, scores={"bm25": 7.2, "dense": 0.88, "bm25_rank": 1, "dense_rank": 2}, citation=1,
+    collection="public",
 )  # fmt: skip
 THUISWERK = ChunkRecord(
     rank=2, chunk_id="c-thuis-1", doc_id="hr/thuiswerken.md", title="Thuiswerkbeleid",
     heading="Thuiswerkbeleid › Vergoeding", location="handbook/hr/thuiswerken.md",
     snippet="De thuiswerkvergoeding bedraagt 2,35 euro per thuiswerkdag.",
     score=0.027, scores={"bm25": 3.1, "dense": 0.84}, citation=None,
+    collection="public",
 )  # fmt: skip
 EXPENSES = ChunkRecord(
     rank=1, chunk_id="c-exp-2", doc_id="finance/expenses.md", title="Expense policy",
     heading="Expense policy › Travel", location="https://intranet.example/finance/expenses",
     snippet="Train travel in second class is reimbursed; taxis only after 23:00.",
     score=0.033, scores={"bm25": 8.0, "dense": 0.9}, citation=1,
+    collection="public",
 )  # fmt: skip
 
 
