@@ -60,7 +60,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 
 def _ask(runtime: Runtime, draft: str) -> Answer:
     # both versions in the prompt, whatever their evidence
-    policy: AnswerPolicy = replace(runtime.policy, min_dense_score=0.0, source_margin=None, quote_bar=None)
+    policy: AnswerPolicy = replace(runtime.policy, bar=0.0, source_margin=None, quote_bar=None)
     return answer_question(
         "How many vacation days does a full-time employee get?", retriever=runtime.retriever,
         llm=FixedDraft(draft), policy=policy, checker=runtime.checker,  # type: ignore[arg-type]

@@ -76,7 +76,7 @@ def hr_answer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HrAnswer]:
         slack = slack_settings(fake).model_copy(
             update={"channels": {HR_CHANNEL: ChannelPolicy(collections=["hr", "public"])}}
         )
-        llm = LLMClient(base_url=f"http://127.0.0.1:{dead_port()}/v1", model="bron-local", max_retries=0)
+        llm = LLMClient.from_settings(base_url=f"http://127.0.0.1:{dead_port()}/v1", max_retries=0)
         runtime = replace(running, llm=llm, settings=running.settings.model_copy(update={"slack": slack}))
         app = build_app(runtime, http=True)
         event = payloads.event_callback(payloads.app_mention(QUESTION, channel=HR_CHANNEL, user=HR_USER))
