@@ -29,9 +29,10 @@ from retrieval.analysis import fold
 from retrieval.hybrid import HybridRetriever
 from retrieval.loaders import content_hash
 from retrieval.types import Document, Section
-from serving.answer import AnswerPolicy, GroundingChecker, answer_question
+from serving.answer import Answer, AnswerPolicy, GroundingChecker, answer_question
 from serving.evidence_model import EvidenceModel
 from serving.llm import LLMClient
+from serving.verification import strip_markers
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class Outcome:
     declined_before_generation: bool = False
     unsupported_draft: str | None = None  # what the model wrote when the checker rejected it
     quoted: bool = False  # answered with a quote of the sources in place of that draft
+    retrieved_docs: list[str] = field(default_factory=list)  # doc ids of the retrieved chunks, by rank
+    # per checked sentence: its text, the doc ids it cites (verified), and the supporting sentence
+    sentences: list[dict[str, object]] = field(default_factory=list)
 
 
 def half_of(case_id: str) -> str:
@@ -180,8 +184,28 @@ def run_cases(
         yield Outcome(
             case, a.text, a.abstained, cited, dict(a.timings_ms), evidence=a.evidence,
             declined_before_generation=a.abstained and a.model is None, unsupported_draft=a.unsupported_draft,
-            quoted=a.quoted,
+            quoted=a.quoted, retrieved_docs=list(dict.fromkeys(h.chunk.doc_id for h in a.hits)),
+            sentences=[] if a.abstained else cited_sentences(a),
         )  # fmt: skip
+
+
+def cited_sentences(answer: Answer) -> list[dict[str, object]]:
+    """Each checked sentence with the documents its verified markers point at and its supporting span:
+    what `bron eval citations` scores."""
+    if answer.grounding is None:
+        return []
+    prompt_to_doc = {
+        n: answer.citations[shown - 1].chunk.doc_id for n, shown in answer.source_numbers.items()
+    }
+    return [
+        {
+            "sentence": strip_markers(s.sentence),
+            "cited_docs": [prompt_to_doc[n] for n in (s.attributed or s.citations) if n in prompt_to_doc],
+            "span": s.span,
+            "supported": bool(s.supported),
+        }
+        for s in answer.grounding.sentences
+    ]
 
 
 def mean(values: list[float]) -> float | None:
@@ -274,6 +298,8 @@ def ask_all(
                         "timings_ms": outcome.timings_ms, "error": outcome.error, "evidence": outcome.evidence,
                         "declined_before_generation": outcome.declined_before_generation,
                         "unsupported_draft": outcome.unsupported_draft, "quoted": outcome.quoted,
+                        "cited_docs": outcome.cited_docs, "retrieved_docs": outcome.retrieved_docs,
+                        "sentences": outcome.sentences,
                     }, ensure_ascii=False) + "\n")  # fmt: skip
             progress.update(task, advance=1)
     return outcomes
