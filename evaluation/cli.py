@@ -294,3 +294,139 @@ def latency_command(
     result["command"] = _command_line()
     console.print(f"reproduce: {result['command']}")
     _write(out, result)
+
+
+SAMPLE_HANDBOOK = Path(__file__).resolve().parents[1] / "retrieval" / "sample_handbook"
+HANDBOOK_QUESTIONS = SAMPLE_HANDBOOK.with_name("sample_handbook_questions.json")
+
+
+@eval_app.command("citations")
+def citations_command(
+    set_name: Annotated[
+        str, typer.Option("--set", help="clapnq, handbook or near-duplicates")
+    ] = "near-duplicates",
+    answers_log: Annotated[
+        Path | None,
+        typer.Option(help="clapnq: the per-question log of a `bron eval answers --clapnq` run to score"),
+    ] = None,
+    clapnq: Annotated[Path, typer.Option(help="folder with clapnq_dev_*.jsonl")] = Path(
+        "../shared/data/clapnq_dev"
+    ),
+    near_duplicates: Annotated[Path, typer.Option(help="the near-duplicate set")] = Path(
+        "bench/citations/near-duplicates"
+    ),
+    out: Annotated[
+        Path | None, typer.Option(help="write JSON results here (and per-question lines beside it)")
+    ] = None,
+) -> None:
+    """Citation precision (the cited source holds the sentence's supporting span), figures cited to the
+    documents holding them, and the gold document cited when it was retrieved, for every answered question.
+
+    clapnq scores a `bron eval answers` log (no generation; a log without per-sentence citations is
+    re-attributed after re-running retrieval); handbook and near-duplicates ask their questions through
+    the configured pipeline, and near-duplicates also checks attribution without the model.
+    """
+    from bot.runtime import open_runtime
+    from bot.settings import load_settings
+    from evaluation import citations as cit
+
+    settings = load_settings()
+    report: dict[str, Any] = {"set": set_name}
+    if set_name == "clapnq":
+        if answers_log is None:
+            raise typer.BadParameter(
+                "--set clapnq scores a log: give --answers-log (from `bron eval answers --clapnq`)"
+            )
+        report |= _clapnq_citations(settings, clapnq, answers_log)
+    elif set_name in ("handbook", "near-duplicates"):
+        from evaluation.answers import Case, ask_all
+        from retrieval.ingest import ingest_paths
+
+        if set_name == "handbook":
+            folder = SAMPLE_HANDBOOK
+            rows = json.loads(HANDBOOK_QUESTIONS.read_text(encoding="utf-8"))
+            cases = [Case(f"handbook-{i}", r["question"], bool(r["doc"]), gold_docs=(r["doc"],) if r["doc"] else ())
+                     for i, r in enumerate(rows)]  # fmt: skip
+            items: list[cit.NearDuplicate] = []
+        else:
+            folder = near_duplicates / "docs"
+            items = cit.load_near_duplicates(near_duplicates)
+            cases = [Case(i.case_id, i.question, True, gold_docs=i.gold) for i in items]
+        texts = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.md")}
+        bench = settings.model_copy(
+            update={"data_dir": settings.data_dir / "bench" / f"citations-{set_name}"}
+        )
+        with open_runtime(bench) as runtime:
+            ingest_paths([folder], backend=runtime.backend, embedder=runtime.embedder)
+            assert runtime.llm is not None
+            log_path = out.with_suffix(".answers.jsonl") if out else None
+            if log_path is not None:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log_path.write_text("")
+            outcomes = ask_all(
+                cases, retriever=runtime.retriever, llm=runtime.llm, policy=runtime.policy,
+                checker=runtime.checker, log_path=log_path, evidence_model=runtime.evidence_model,
+            )  # fmt: skip
+            records = [cit.renamed(cit.record_from_outcome(o), lambda d: Path(d).name) for o in outcomes]
+            report["model"] = runtime.llm.model
+            if items:
+                assert runtime.checker is not None
+                report["written"] = cit.written_attribution(items, texts, runtime.checker)
+                report["by_kind"] = cit.by_kind(records, items, texts)
+        report["answers"] = cit.score(records, texts).summary()
+    else:
+        raise typer.BadParameter("--set is clapnq, handbook or near-duplicates")
+    _print_citations(report)
+    report["command"] = _command_line()
+    console.print(f"reproduce: {report['command']}")
+    _write(out, report)
+
+
+def _clapnq_citations(settings: Settings, folder: Path, answers_log: Path) -> dict[str, Any]:
+    """Score a CLAPnq answers log, per half; re-attribute rows that hold only the final text."""
+    from bot.runtime import open_runtime
+    from evaluation import citations as cit
+    from evaluation.answers import half_of, load_clapnq
+
+    docs, cases = load_clapnq(folder)
+    texts = {d.doc_id: "\n".join(s.text for s in d.sections) for d in docs}
+    by_id = {c.case_id: c for c in cases}
+    rows = [json.loads(line) for line in answers_log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records: list[cit.Record] = []
+    reattributed = 0
+    if all("sentences" in r for r in rows):
+        records = [cit.record_from_log(r, by_id[str(r["id"])]) for r in rows]
+    else:
+        with open_runtime(_clapnq_settings(settings), with_llm=False) as runtime:
+            _indexed_clapnq(runtime, folder)
+            assert runtime.checker is not None
+            for r in rows:
+                records.append(cit.reattribute(
+                    r, by_id[str(r["id"])], retriever=runtime.retriever, policy=runtime.policy,
+                    checker=runtime.checker, evidence_model=runtime.evidence_model,
+                ))  # fmt: skip
+                reattributed += 1
+    halves = {h: [r for r in records if half_of(r.case_id) == h] for h in ("tune", "report")}
+    return {
+        "log": str(answers_log),
+        "reattributed": reattributed,
+        **{f"answers_{h}": cit.score(rs, texts).summary() for h, rs in halves.items() if rs},
+    }
+
+
+def _print_citations(report: dict[str, Any]) -> None:
+    table = Table(title=f"Citations: {report['set']}")
+    for col in ("run", "answered", "gold cited (when retrieved)", "precision", "no span", "figures right"):
+        table.add_column(col, justify="right")
+    for key, r in report.items():
+        if not key.startswith("answers"):
+            continue
+        table.add_row(
+            key, f"{r['answered']}/{r['questions']}", f"{r['gold_cited']}/{r['answered_gold_retrieved']}",
+            f"{r['precise']}/{r['citations_checked']}", str(r["sentences_without_shared_span"]),
+            f"{r['figure_attributed_to_holder']}/{r['figure_sentences']}",
+        )  # fmt: skip
+    console.print(table)
+    if "written" in report:
+        w = report["written"]
+        console.print(f"without the model (reference sentences re-cited): {w['right']}/{w['trials']} right")
