@@ -392,7 +392,10 @@ class ElasticsearchBackend:
         """BM25 and kNN fused by the cluster's `rrf` retriever (score = sum 1/(rank_constant + rank)).
 
         Bron fuses in the application by default (`retrieval/fusion.py`); this is for clusters whose
-        licence allows the retriever. `Hit.ranks` stays empty: the server does not report per-run ranks.
+        licence allows the retriever. The server reports only the fused score, so the kNN run over the
+        same window is asked for again: each hit in it gets its question-chunk cosine and dense rank,
+        exactly as fusion in Bron gives them, and the evidence bar, prompt filter and quote bar decide
+        the same on both paths. Without it no hit had a cosine and every question passed the bar.
         """
         if not self.server_side_rrf_available():
             raise ServerSideRRFUnavailableError(
@@ -402,21 +405,26 @@ class ElasticsearchBackend:
         if k <= 0:
             return []
         flat = vector.reshape(-1).tolist()
+        window = max(candidates, k)
+        dense_run = self.search_dense(vector, k=window, filters=filters)
+        dense = {s.chunk.chunk_id: (rank, s.score) for rank, s in enumerate(dense_run, start=1)}
+
+        def hit(chunk: Chunk, score: float, rank: int) -> Hit:
+            if chunk.chunk_id not in dense:
+                return Hit(chunk=chunk, score=score, rank=rank)
+            dense_rank, cosine = dense[chunk.chunk_id]
+            return Hit(chunk=chunk, score=score, rank=rank, ranks={"dense": dense_rank},
+                       scores={"dense": cosine})  # fmt: skip
+
         if not analyze_query(query):  # rrf needs two retrievers; with no terms only kNN is left
-            dense = self.search_dense(vector, k=k, filters=filters)
             return [
-                Hit(chunk=s.chunk, score=q.rrf_score(i, rank_constant=rank_constant), rank=i)
-                for i, s in enumerate(dense, start=1)
+                hit(s.chunk, q.rrf_score(i, rank_constant=rank_constant), i)
+                for i, s in enumerate(dense_run[:k], start=1)
             ]
-        body = q.build_rrf_body(
-            query, flat, k=k, filters=filters, rank_constant=rank_constant, window=candidates
-        )
+        body = q.build_rrf_body(query, flat, k=k, filters=filters, rank_constant=rank_constant, window=window)
         with self._errors("run a server-side hybrid search"):
             hits = self._client.search(index=self._chunks, **body)["hits"]["hits"]
-        return [
-            Hit(chunk=q.chunk_from_source(h["_source"]), score=float(h["_score"]), rank=i)
-            for i, h in enumerate(hits, start=1)
-        ]
+        return [hit(q.chunk_from_source(h["_source"]), float(h["_score"]), i) for i, h in enumerate(hits, 1)]
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         if not chunk_ids:
