@@ -15,6 +15,7 @@ groundedness checks and keep their own, more lenient Dutch stems.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -216,13 +217,15 @@ def detect_language(text: str, default: str = "en") -> str:
 _local = threading.local()
 
 
-def _stemmer(language: str) -> snowballstemmer.stemmer:
-    """One stemmer per thread and language: Snowball stemmers keep the word being stemmed on the
-    object, so sharing one between the bot's worker threads corrupts words mid-stem."""
-    cache: dict[str, snowballstemmer.stemmer] = _local.__dict__.setdefault("stemmers", {})
-    if language not in cache:
-        cache[language] = snowballstemmer.stemmer("dutch" if language == "nl" else "english")
-    return cache[language]
+@functools.lru_cache(maxsize=1 << 18)
+def _snowball(algorithm: str, token: str) -> str:
+    """Snowball stem, remembered: stemming is pure Python and nine tenths of indexing time, while a
+    corpus repeats the same few thousand words. The stemmers are per thread because they keep the word
+    being stemmed on the object, so sharing one between the bot's worker threads corrupts words mid-stem."""
+    stemmers: dict[str, snowballstemmer.stemmer] = _local.__dict__.setdefault("stemmers", {})
+    if algorithm not in stemmers:
+        stemmers[algorithm] = snowballstemmer.stemmer(algorithm)
+    return str(stemmers[algorithm].stemWord(token))
 
 
 _DOUBLE_VOWEL = re.compile(r"([aeou])\1")
@@ -231,8 +234,9 @@ _DOUBLE_VOWEL = re.compile(r"([aeou])\1")
 def stem(token: str, language: str) -> str:
     """Snowball stem; Dutch stems also lose doubled vowels, because Snowball maps "dagen" to "daag"
     but "dag" to "dag", and the two must meet."""
-    out = _stemmer(language).stemWord(token)
-    return _DOUBLE_VOWEL.sub(r"\1", out) if language == "nl" else out
+    if language == "nl":
+        return _DOUBLE_VOWEL.sub(r"\1", _snowball("dutch", token))
+    return _snowball("english", token)
 
 
 def analyze(text: str, language: str) -> list[str]:
@@ -253,20 +257,13 @@ def standard_tokens(text: str) -> list[str]:
     return _STANDARD_TOKEN.findall(text.lower())
 
 
-def _dutch_porter(token: str) -> str:
-    cache: dict[str, snowballstemmer.stemmer] = _local.__dict__.setdefault("stemmers", {})
-    if "dutch_porter" not in cache:
-        cache["dutch_porter"] = snowballstemmer.stemmer("dutch_porter")
-    return str(cache["dutch_porter"].stemWord(token))
-
-
 def dutch_terms(text: str, *, extra_stop: frozenset[str] = frozenset()) -> list[str]:
     """The tokens Elasticsearch's built-in `dutch` analyzer makes of `text`."""
     out = []
     for token in standard_tokens(text):
         if token in ES_DUTCH_STOP or token in extra_stop:
             continue
-        out.append(ES_DUTCH_OVERRIDES.get(token) or _dutch_porter(token))
+        out.append(ES_DUTCH_OVERRIDES.get(token) or _snowball("dutch_porter", token))
     return out
 
 
