@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from retrieval.embedding import Vectors
@@ -13,10 +14,14 @@ class SearchBackend(Protocol):
     """Stores chunks with their vectors and answers BM25 and kNN queries.
 
     `replace_document` swaps all chunks of a document at once, so a reader never sees a mix of old and
-    new chunks; `delete_document` removes them. Filters are applied inside the engine.
+    new chunks; `delete_document` removes them. Filters are applied inside the engine. Inside
+    `batched()` an engine may buffer writes and show them at the block's end; it yields the list of
+    (doc_id, reason) it refused, each of which keeps its old version.
     """
 
     name: str
+
+    def batched(self) -> AbstractContextManager[list[tuple[str, str]]]: ...
 
     def replace_document(
         self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors

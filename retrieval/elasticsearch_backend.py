@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,14 @@ class ServerSideRRFUnavailableError(RetrievalError):
 
 
 @dataclass(frozen=True)
+class _PendingDocument:
+    doc_id: str
+    content_hash: str
+    chunks: Sequence[Chunk]
+    vectors: Vectors
+
+
+@dataclass(frozen=True)
 class HighlightedChunk:
     """A BM25 result with the best matching fragment of its text (terms wrapped in <em>)."""
 
@@ -81,6 +90,9 @@ class ElasticsearchBackend:
         self._owns_client = client is None
         self._ensured = False
         self._rrf_allowed: bool | None = None
+        # inside `batched()`: documents waiting for the next bulk, and the refused ones reported at its end
+        self._pending: list[_PendingDocument] | None = None
+        self._refused: list[tuple[str, str]] = []
         if version is None:
             self._chunks, self._docs = q.chunks_alias(self.prefix), q.docs_alias(self.prefix)
         else:
@@ -150,9 +162,15 @@ class ElasticsearchBackend:
         self._ensured = True
 
     def _put_templates(self) -> None:
+        s = self.settings
         for name, body in (
-            (self.prefix, q.build_chunks_template(self.prefix, dim=self.dim)),
-            (q.docs_alias(self.prefix), q.build_docs_template(self.prefix)),
+            (
+                self.prefix,
+                q.build_chunks_template(
+                    self.prefix, dim=self.dim, shards=s.number_of_shards, replicas=s.number_of_replicas
+                ),
+            ),
+            (q.docs_alias(self.prefix), q.build_docs_template(self.prefix, replicas=s.number_of_replicas)),
         ):
             self._client.indices.put_index_template(name=name, **body)
 
@@ -224,6 +242,29 @@ class ElasticsearchBackend:
 
     # -- writes ---------------------------------------------------------------------------------------
 
+    @contextmanager
+    def batched(self) -> Iterator[list[tuple[str, str]]]:
+        """Buffer `replace_document` calls into bulk requests and refresh once, at the end.
+
+        A sync of N documents then costs O(N / bulk_chunk_size) bulk requests and one refresh, instead
+        of three refreshing requests per document. Each flush keeps `replace_document`'s guarantee per
+        document: its stale chunks are deleted and its hash written only once all its new chunks are
+        in; a refused document is taken out again, keeps its old version and is yielded as
+        (doc_id, reason) in the list, so the next sync retries it. Nested calls join the outer batch.
+        """
+        if self._pending is not None:
+            yield self._refused
+            return
+        self._pending, self._refused = [], []
+        try:
+            yield self._refused
+            self._flush()
+        finally:
+            self._pending = None
+        if self._ensured:
+            with self._errors("refresh the index"):
+                self._client.indices.refresh(index=[self._chunks, self._docs])
+
     def replace_document(
         self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors
     ) -> None:
@@ -240,6 +281,12 @@ class ElasticsearchBackend:
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         self.ensure_index()
+        if self._pending is not None:
+            self._pending.append(_PendingDocument(doc_id, content_hash, chunks, vectors))
+            s = self.settings
+            if sum(len(p.chunks) for p in self._pending) >= s.bulk_chunk_size * s.bulk_workers:
+                self._flush()
+            return
         new_ids = [c.chunk_id for c in chunks]
         with self._errors(f"replace document {doc_id!r}"):
             old_ids = set(self._chunk_ids_of(doc_id))
@@ -263,6 +310,80 @@ class ElasticsearchBackend:
                 document={"doc_id": doc_id, "content_hash": content_hash, "chunk_count": len(chunks)},
                 refresh="wait_for",
             )
+
+    def _flush(self) -> None:
+        """Send the buffered documents: chunks in parallel bulks, then stale deletes, then hashes."""
+        pending, self._pending = self._pending or [], []
+        if not pending:
+            return
+        with self._errors(f"index {len(pending)} documents"):
+            old = self._chunk_ids_of_docs([p.doc_id for p in pending])
+            owner: dict[str, str] = {}
+            actions: list[dict[str, Any]] = []
+            for p in pending:
+                for chunk, vector in zip(p.chunks, p.vectors, strict=True):
+                    owner[chunk.chunk_id] = p.doc_id
+                    source = q.chunk_to_source(chunk, content_hash=p.content_hash, vector=vector.tolist())
+                    actions.append({"_op_type": "index", "_index": self._chunks, "_id": chunk.chunk_id,
+                                    "_source": source})  # fmt: skip
+            refused: dict[str, list[dict[str, Any]]] = {}
+            for failure in self._parallel_bulk(actions):
+                refused.setdefault(owner.get(_item_id(failure) or "", "?"), []).append(failure)
+            gone: list[str] = []
+            hashes: list[dict[str, Any]] = []
+            for p in pending:
+                new_ids = {c.chunk_id for c in p.chunks}
+                if p.doc_id in refused:
+                    bad = {_item_id(f) for f in refused[p.doc_id]}
+                    gone += [c for c in new_ids if c not in old.get(p.doc_id, set()) and c not in bad]
+                    self._refused.append((p.doc_id, str(IndexingError(p.doc_id, refused[p.doc_id]))))
+                    continue
+                gone += sorted(old.get(p.doc_id, set()) - new_ids)
+                record = {"doc_id": p.doc_id, "content_hash": p.content_hash, "chunk_count": len(p.chunks)}
+                hashes.append({"_op_type": "index", "_index": self._docs, "_id": p.doc_id, "_source": record})
+            failures = self._parallel_bulk(
+                {"_op_type": "delete", "_index": self._chunks, "_id": c} for c in gone
+            )
+            failures += self._parallel_bulk(hashes)
+            if failures:
+                raise RetrievalError(
+                    f"Elasticsearch refused {len(failures)} item(s) of a batch: {failures[:3]}"
+                )
+
+    def _parallel_bulk(self, actions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Bulk requests of `bulk_chunk_size` actions, `bulk_workers` at once, each retried on 429.
+
+        elasticsearch-py's `parallel_bulk` does not retry 429s; its `bulk` does (with back-off), so this
+        runs `bulk` on slices in a small pool. No refresh: `batched()` refreshes once at its end.
+        """
+        s = self.settings
+        items = list(actions)
+        parts = [items[i : i + s.bulk_chunk_size] for i in range(0, len(items), s.bulk_chunk_size)]
+
+        def send(part: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            _, errors = helpers.bulk(self._client, part, raise_on_error=False, chunk_size=s.bulk_chunk_size,
+                                     max_retries=s.bulk_max_retries, initial_backoff=s.bulk_initial_backoff_s)  # fmt: skip
+            return [e for e in errors if not _is_missing_delete(e)] if isinstance(errors, list) else []
+
+        if len(parts) <= 1:
+            return send(parts[0]) if parts else []
+        with ThreadPoolExecutor(max_workers=s.bulk_workers, thread_name_prefix="es-bulk") as pool:
+            return [e for errors in pool.map(send, parts) for e in errors]
+
+    def _chunk_ids_of_docs(self, doc_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The chunk ids each document has in the index now: one paged search for the whole batch."""
+        out: dict[str, set[str]] = {}
+        after: list[Any] | None = None
+        while True:
+            resp = self._client.search(index=self._chunks, query={"terms": {"doc_id": list(doc_ids)}},
+                                       sort=[{"chunk_id": "asc"}], source_includes=["doc_id"], size=_PAGE,
+                                       search_after=after)  # fmt: skip
+            hits = resp["hits"]["hits"]
+            for h in hits:
+                out.setdefault(h["_source"]["doc_id"], set()).add(h["_id"])
+            if len(hits) < _PAGE:
+                return out
+            after = hits[-1]["sort"]
 
     def _bulk(self, actions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send actions with `refresh=wait_for`; return the refused items (a delete of a gone id is fine)."""
@@ -297,13 +418,19 @@ class ElasticsearchBackend:
             after = hits[-1]["sort"]
 
     def delete_document(self, doc_id: str) -> None:
-        """Chunks first, hash last: a crash in between leaves a hash, so the next ingest deletes again."""
+        """Chunks first, hash last: a crash in between leaves a hash, so the next ingest deletes again.
+
+        Inside `batched()` nothing refreshes here: the batch's one refresh at its end shows the deletion.
+        """
         self.ensure_index()
+        immediate = self._pending is None
         with self._errors(f"delete document {doc_id!r}"):
             self._client.delete_by_query(
-                index=self._chunks, query={"term": {"doc_id": doc_id}}, refresh=True, conflicts="proceed"
+                index=self._chunks, query={"term": {"doc_id": doc_id}}, refresh=immediate, conflicts="proceed"
             )
-            self._client.options(ignore_status=404).delete(index=self._docs, id=doc_id, refresh="wait_for")
+            self._client.options(ignore_status=404).delete(
+                index=self._docs, id=doc_id, refresh="wait_for" if immediate else False
+            )
 
     # -- reads ----------------------------------------------------------------------------------------
 

@@ -72,13 +72,15 @@ def _multilingual_text() -> Body:
     }
 
 
-def build_chunks_template(prefix: str, *, dim: int) -> Body:
+def build_chunks_template(prefix: str, *, dim: int, shards: int, replicas: int | None) -> Body:
     """The index template every chunks version `P-vN` is created from.
 
     `int8_hnsw` is set explicitly: it keeps the HNSW graph over int8-quantised vectors (4x less memory
     than `hnsw` on float32, recall loss negligible for 384-dim e5 vectors) and it is available from 8.12
     on. Left implicit, 9.1+ picks `bbq_hnsw` (1-bit) at >= 384 dims, which changes recall on upgrade.
-    One shard: a company's documents fit easily, and one shard gives exact corpus-wide BM25 statistics.
+    Shards and replicas come from settings (one shard gives exact corpus-wide BM25 statistics). Vectors
+    are indexed but not kept in `_source`: they would double the stored size, and nothing reads them back
+    (searches and re-scoring run on the server; a re-index embeds again from the chunk text).
     `bron_dutch` is the built-in `dutch` analyzer as Elasticsearch documents it, spelled out so that the
     embedded engine's `retrieval.analysis.dutch_terms` can be checked token for token against it.
     """
@@ -88,7 +90,8 @@ def build_chunks_template(prefix: str, *, dim: int) -> Body:
         "_meta": {"managed_by": "bron", "kind": "chunks"},
         "template": {
             "settings": {
-                "number_of_shards": 1,
+                "number_of_shards": shards,
+                **({"number_of_replicas": replicas} if replicas is not None else {}),
                 "analysis": {
                     "analyzer": {
                         "bron_folded": {
@@ -120,6 +123,7 @@ def build_chunks_template(prefix: str, *, dim: int) -> Body:
             },
             "mappings": {
                 "dynamic": "strict",
+                "_source": {"excludes": [VECTOR_FIELD]},
                 "properties": {
                     "chunk_id": {"type": "keyword"},
                     "doc_id": {"type": "keyword"},
@@ -146,14 +150,17 @@ def build_chunks_template(prefix: str, *, dim: int) -> Body:
     }
 
 
-def build_docs_template(prefix: str) -> Body:
+def build_docs_template(prefix: str, *, replicas: int | None) -> Body:
     """The index template for the per-document hash records `P-docs-vN`."""
     return {
         "index_patterns": [f"{prefix}-docs-v*"],
         "priority": TEMPLATE_PRIORITY,
         "_meta": {"managed_by": "bron", "kind": "documents"},
         "template": {
-            "settings": {"number_of_shards": 1},
+            "settings": {
+                "number_of_shards": 1,
+                **({"number_of_replicas": replicas} if replicas is not None else {}),
+            },
             "mappings": {
                 "dynamic": "strict",
                 "properties": {

@@ -103,6 +103,28 @@ def ingest_roots(
     prune: bool = True,
     on_document: ProgressHook | None = None,
 ) -> IngestReport:
+    """`_ingest_roots` in one write batch: Elasticsearch gets bulk requests and a single refresh."""
+    with backend.batched() as refused:
+        report = _ingest_roots(roots, backend=backend, embedder=embedder, settings=settings, dry_run=dry_run,
+                               prune=prune, on_document=on_document)  # fmt: skip
+    for doc_id, reason in refused:
+        for done in (report.added, report.updated):
+            if doc_id in done:
+                done.remove(doc_id)
+        report.failed.append((doc_id, reason))
+    return report
+
+
+def _ingest_roots(
+    roots: Sequence[CorpusRoot],
+    *,
+    backend: SearchBackend,
+    embedder: Embedder,
+    settings: RetrievalSettings | None,
+    dry_run: bool,
+    prune: bool,
+    on_document: ProgressHook | None,
+) -> IngestReport:
     """Sync the index with the files under each root, served to that root's collection.
 
     Doc ids are `key/relative path`, the key recorded per root (retrieval/access.py), so same-named

@@ -16,6 +16,16 @@ class ElasticsearchSettings(BaseModel):
     index_prefix: str = "bron-chunks"
     request_timeout_s: float = 10.0
     server_side_rrf: Literal["auto", "never", "always"] = "auto"
+    # one shard keeps BM25 statistics exact and suits a company's documents up to a few million chunks;
+    # more spread a larger index over data nodes. Replicas: unset keeps the cluster's default (1)
+    number_of_shards: int = Field(default=1, ge=1)
+    number_of_replicas: int | None = Field(default=None, ge=0)
+    # a sync buffers documents and sends their chunks in bulk requests of this many actions, this many in
+    # flight at once, each retried with back-off on 429 (the cluster's "too many requests")
+    bulk_chunk_size: int = Field(default=500, ge=1)
+    bulk_workers: int = Field(default=2, ge=1)
+    bulk_max_retries: int = Field(default=5, ge=0)
+    bulk_initial_backoff_s: float = Field(default=2.0, ge=0.0)
 
 
 class RetrievalSettings(BaseModel):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -130,6 +131,11 @@ class SQLiteBackend:
                     "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (rowid, _terms(_from_meta(meta)))
                 )
             self._db.execute("INSERT OR REPLACE INTO info VALUES ('analysis', ?)", (ANALYSIS_VERSION,))
+
+    @contextmanager
+    def batched(self) -> Iterator[list[tuple[str, str]]]:
+        """Nothing to buffer: each replacement is one local transaction, visible at once, never refused."""
+        yield []
 
     def replace_document(
         self, doc_id: str, content_hash: str, chunks: Sequence[Chunk], vectors: Vectors

@@ -395,3 +395,11 @@ def test_operators_get_three_node_clusters() -> None:
     assert _objects("Cluster")["bron-pg"]["spec"]["instances"] == 3
     config = _objects("ConfigMap")["bron-config"]["data"]
     assert config["BRON_RETRIEVAL__ELASTICSEARCH__URL"] == "https://bron-es-es-http:9200"
+
+
+def test_elasticsearch_keeps_mmap_and_raises_max_map_count() -> None:
+    es = _objects("Elasticsearch")["bron-es"]
+    node_set = es["spec"]["nodeSets"][0]
+    assert "node.store.allow_mmap" not in node_set["config"]
+    init = node_set["podTemplate"]["spec"]["initContainers"][0]
+    assert "vm.max_map_count=1048576" in " ".join(init["command"])

@@ -11,7 +11,7 @@ from retrieval.types import Chunk, SearchFilters
 
 
 def test_chunks_template_has_explicit_mappings() -> None:
-    body = q.build_chunks_template("bron", dim=384)
+    body = q.build_chunks_template("bron", dim=384, shards=1, replicas=None)
     assert body["index_patterns"] == ["bron-v*"]
     props = body["template"]["mappings"]["properties"]
     assert body["template"]["mappings"]["dynamic"] == "strict"
@@ -47,7 +47,7 @@ def test_chunks_template_has_explicit_mappings() -> None:
 
 
 def test_docs_template_does_not_overlap_the_chunks_pattern() -> None:
-    docs = q.build_docs_template("bron")["index_patterns"][0]
+    docs = q.build_docs_template("bron", replicas=None)["index_patterns"][0]
     assert docs == "bron-docs-v*"
     assert q.parse_version("bron", q.docs_index("bron", 3)) is None
     assert q.parse_version("bron", q.chunks_index("bron", 3)) == 3
@@ -157,3 +157,15 @@ def test_best_highlight_prefers_most_marked_terms() -> None:
 
 def test_rrf_score() -> None:
     assert q.rrf_score(1, rank_constant=60) == pytest.approx(1 / 61)
+
+
+def test_vectors_are_indexed_but_not_stored_and_shards_come_from_settings() -> None:
+    body = q.build_chunks_template("bron", dim=384, shards=3, replicas=2)
+    assert body["template"]["mappings"]["_source"] == {"excludes": ["vector"]}
+    assert body["template"]["settings"]["number_of_shards"] == 3
+    assert body["template"]["settings"]["number_of_replicas"] == 2
+    assert (
+        "number_of_replicas"
+        not in q.build_chunks_template("bron", dim=384, shards=1, replicas=None)["template"]["settings"]
+    )
+    assert q.build_docs_template("bron", replicas=2)["template"]["settings"]["number_of_replicas"] == 2
