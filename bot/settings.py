@@ -56,6 +56,14 @@ class SlackSettings(BaseModel):
     channels: dict[str, ChannelPolicy] = {}
     default_collections: list[str] = ["public"]
     dm_collections: list[str] = ["public"]
+    # Answers run on their own pool, never on Bolt's listener threads (bot/slack/pool.py): workers
+    # (one LLM request each), the queue behind them, and how many of those one person may hold.
+    answer_workers: int = 10
+    answer_queue: int = 40
+    answers_per_user: int = 3
+    chore_workers: int = 4  # searches and database writes for commands and buttons
+    chore_queue: int = 200
+    listener_workers: int = 32  # Bolt's acknowledgements and quick listeners
 
 
 class Settings(BaseSettings):

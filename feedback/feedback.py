@@ -23,7 +23,10 @@ def record_feedback(
     comment: str | None = None,
     correct_answer: str | None = None,
     source: str = "button",
+    feedback_id: str | None = None,
 ) -> Feedback:
+    """Store one vote. `feedback_id` lets Slack open the "what was wrong?" modal (which must happen
+    within 3 s of the click) before this write, with the id the modal's details will be added to."""
     if vote not in ("up", "down"):
         raise StoreError(f"vote must be 'up' or 'down', not {vote!r}")
     if reason is not None and reason not in REASONS:
@@ -35,6 +38,8 @@ def record_feedback(
         interaction=interaction, vote=vote, user=user, reason=reason, comment=comment,
         correct_answer=correct_answer, source=source,
     )  # fmt: skip
+    if feedback_id is not None:
+        fb.id = feedback_id
     session.add(fb)
     if vote == "down" and rules.on_thumbs_down:
         raise_flag(session, interaction, ["thumbs_down"])

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
 from bot.runtime import Runtime
 from bot.settings import SlackSettings
@@ -14,6 +19,7 @@ from bot.slack.commands import register_commands
 from bot.slack.dedupe import dedupe_events
 from bot.slack.feedback_modal import register_feedback
 from bot.slack.listeners import register_agent_view, register_events
+from bot.slack.pool import Pools
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +29,29 @@ class SlackConfigError(Exception):
 
 
 def build_client(settings: SlackSettings) -> WebClient:
-    """A client that waits out 429s (Retry-After, up to 3 times) and retries dropped connections."""
+    """A client that waits out 429s (Retry-After, up to 3 times) and retries dropped connections and 5xx."""
     return WebClient(
         token=settings.bot_token,
         base_url=settings.base_url or WebClient.BASE_URL,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
         ],
     )
 
 
-def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True) -> App:
+def build_pools(settings: SlackSettings) -> Pools:
+    return Pools(
+        answer_workers=settings.answer_workers,
+        answer_queue=settings.answer_queue,
+        answers_per_user=settings.answers_per_user,
+        chore_workers=settings.chore_workers,
+        chore_queue=settings.chore_queue,
+    )
+
+
+def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True, pools: Pools | None = None) -> App:
     """The whole app. `http` needs the signing secret; Socket Mode needs none (the socket is authenticated).
 
     `verify_token` calls `auth.test` now, which fails fast on a bad token and tells Bolt the bot's
@@ -51,11 +68,15 @@ def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True) -> App
         request_verification_enabled=http,
         token_verification_enabled=verify_token,
         process_before_response=False,
+        listener_executor=ThreadPoolExecutor(
+            max_workers=settings.listener_workers, thread_name_prefix="bron-listener"
+        ),
         name="bron",
     )
+    pools = pools or build_pools(settings)
     app.use(dedupe_events(runtime.store))
-    register_events(app, runtime)
+    register_events(app, runtime, pools)
     register_agent_view(app)
-    register_commands(app, runtime)
-    register_feedback(app, runtime)
+    register_commands(app, runtime, pools)
+    register_feedback(app, runtime, pools)
     return app

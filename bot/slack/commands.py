@@ -1,12 +1,15 @@
 """Slash commands: `/bron <question>`, `/bron-sources <message link | question>`, `/bron-flags`.
 
 Each acknowledges at once and answers through `respond` (the command's response_url), ephemeral:
-a slash command is a private question unless the user shares the answer.
+a slash command is a private question unless the user shares the answer. `/bron` acknowledges with
+the status line ("Searching the handbook…") and answers from the answer pool; the other two search
+or read the database on the chores pool. A full pool is said in the acknowledgement.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -17,7 +20,8 @@ from bot.slack.answering import answer_payload
 from bot.slack.blocks import chunk_blocks, flag_blocks, hit_blocks
 from bot.slack.lookups import open_flags
 from bot.slack.metrics import BACKEND_ERRORS
-from bot.slack.questions import Question, collections_for, parse_message_link
+from bot.slack.pool import Pools
+from bot.slack.questions import Question, collections_for, parse_message_link, strip_message_link
 from bot.slack.spec import COMMAND_ASK, COMMAND_FLAGS, COMMAND_SOURCES
 from bot.slack.texts import text, unavailable
 from feedback.access import may_see
@@ -48,23 +52,32 @@ def _command_question(runtime: Runtime, command: dict[str, Any]) -> Question:
     )
 
 
-def register_commands(app: App, runtime: Runtime) -> None:
-    def ack_ask(ack: Ack, command: dict[str, Any]) -> None:
-        question = str(command.get("text", "")).strip()
-        if question:
-            ack()
-        else:
-            ack(text=text("en", "empty"))
-
-    def ask_command(command: dict[str, Any], respond: Respond) -> None:
+def register_commands(app: App, runtime: Runtime, pools: Pools) -> None:
+    def ask(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         question = _command_question(runtime, command)
-        if question.text:
-            respond(**answer_payload(runtime, question))
+        if not question.text:
+            ack(text=text("en", "empty"))
+            return
+        language = detect_language(question.text)
+        admission = pools.answers.submit(
+            lambda: respond(**answer_payload(runtime, question)), user=question.user
+        )
+        ack(text=text(language, "searching" if admission == "accepted" else admission))
+
+    def on_pool(work: Callable[[dict[str, Any], Respond], None]) -> Callable[..., None]:
+        def listener(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+            if pools.chores.submit(lambda: work(command, respond)) == "accepted":
+                ack()
+            else:
+                ack(text=text(detect_language(str(command.get("text", ""))), "busy"))
+
+        return listener
 
     def sources_command(command: dict[str, Any], respond: Respond) -> None:
         question = _command_question(runtime, command)
         language = detect_language(question.text)
         link = parse_message_link(question.text)
+        query = question.text
         if link is not None:
             try:
                 with runtime.store.session() as session:
@@ -85,14 +98,16 @@ def register_commands(app: App, runtime: Runtime) -> None:
                 log.error("sources for %s not looked up: %s", link, exc)
                 respond(text=unavailable(language, "store"), response_type="ephemeral")
                 return
-            respond(text=text(language, "no_message"), response_type="ephemeral")
-            return
-        if not question.text:
+            query = strip_message_link(question.text)
+            if not query:
+                respond(text=text(language, "no_message"), response_type="ephemeral")
+                return
+        if not query:
             respond(text=text(language, "empty"), response_type="ephemeral")
             return
         try:
             hits = runtime.retriever.search(
-                question.text, k=SOURCES_K, filters=SearchFilters(collections=question.collections)
+                query, k=SOURCES_K, filters=SearchFilters(collections=question.collections)
             ).hits
         except RetrievalError as exc:
             BACKEND_ERRORS.labels(backend="search").inc()
@@ -100,9 +115,9 @@ def register_commands(app: App, runtime: Runtime) -> None:
             respond(text=unavailable(language, "search"), response_type="ephemeral")
             return
         if not hits:
-            respond(text=text(language, "no_results", query=question.text), response_type="ephemeral")
+            respond(text=text(language, "no_results", query=query), response_type="ephemeral")
             return
-        title = text(language, "search_results", query=question.text)
+        title = text(language, "search_results", query=query)
         respond(text=title, blocks=hit_blocks(title, hits), response_type="ephemeral")
 
     def flags_command(command: dict[str, Any], respond: Respond) -> None:
@@ -124,9 +139,6 @@ def register_commands(app: App, runtime: Runtime) -> None:
         title = text("en", "open_flags")
         respond(text=title, blocks=flag_blocks(title, flags), response_type="ephemeral")
 
-    def ack_only(ack: Ack) -> None:
-        ack()
-
-    app.command(COMMAND_ASK)(ack=ack_ask, lazy=[ask_command])
-    app.command(COMMAND_SOURCES)(ack=ack_only, lazy=[sources_command])
-    app.command(COMMAND_FLAGS)(ack=ack_only, lazy=[flags_command])
+    app.command(COMMAND_ASK)(ask)
+    app.command(COMMAND_SOURCES)(on_pool(sources_command))
+    app.command(COMMAND_FLAGS)(on_pool(flags_command))

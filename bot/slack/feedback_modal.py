@@ -3,13 +3,18 @@
 A thumbs-down is recorded (and the answer flagged) the moment it is given; the modal only adds
 details to that record, so closing the modal loses nothing. Reactions carry no `trigger_id`, so a
 thumbs-down reaction gets an ephemeral message whose button opens the modal.
+
+A `trigger_id` expires 3 s after the click, so the modal opens first, with an id chosen for the vote,
+and the vote is written afterwards on the chores pool: a slow or unreachable database never costs the
+modal, and a click that cannot be stored gets a reply that says so.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
@@ -20,14 +25,16 @@ from bot.runtime import Runtime
 from bot.slack.blocks import FEEDBACK_ACTION, FEEDBACK_DETAILS_ACTION, SOURCES_ACTION, chunk_blocks
 from bot.slack.lookups import add_feedback_details
 from bot.slack.metrics import BACKEND_ERRORS, FLAGS
+from bot.slack.pool import Pools
 from bot.slack.questions import collections_for
-from bot.slack.texts import text
+from bot.slack.texts import text, unavailable
 from feedback.access import may_see
 from feedback.errors import StoreError, StoreUnavailableError
 from feedback.feedback import REASONS, record_feedback
-from feedback.models import Feedback
+from feedback.models import Feedback, new_id
 from feedback.resilient import save_feedback
 from feedback.store import find_by_message, get_interaction
+from retrieval.analysis import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +42,16 @@ MODAL_CALLBACK = "bron_feedback_modal"
 
 
 def record_vote(
-    runtime: Runtime, interaction_id: str, *, vote: str, user: str, source: str
-) -> tuple[str, str] | None:
-    """Store the vote; returns (feedback id, answer language), or None when it could not be stored."""
+    runtime: Runtime,
+    interaction_id: str,
+    *,
+    vote: str,
+    user: str,
+    source: str,
+    feedback_id: str | None = None,
+) -> tuple[str, str] | Literal["spooled"] | None:
+    """Store the vote: (feedback id, answer language); "spooled" when the database is down and the vote
+    waits in the spool; None when it could not be kept at all."""
     try:
         with runtime.store.session() as session:
             feedback = record_feedback(
@@ -47,6 +61,7 @@ def record_vote(
                 user=user,
                 rules=runtime.settings.store.flags,
                 source=source,
+                feedback_id=feedback_id,
             )
             language = feedback.interaction.language
             feedback_id = feedback.id
@@ -63,7 +78,7 @@ def record_vote(
             saved.spooled,
             exc,
         )
-        return None
+        return "spooled" if saved.spooled else None
     except StoreError as exc:
         BACKEND_ERRORS.labels(backend="store").inc()
         log.error("%s vote on %s not recorded: %s", vote, interaction_id, exc)
@@ -73,7 +88,7 @@ def record_vote(
     return feedback_id, language
 
 
-def feedback_modal(feedback_id: str, language: str) -> dict[str, Any]:
+def feedback_modal(feedback_id: str, language: str, *, interaction_id: str = "") -> dict[str, Any]:
     options = [
         {"text": {"type": "plain_text", "text": text(language, f"reason.{r}")}, "value": r} for r in REASONS
     ]
@@ -90,7 +105,7 @@ def feedback_modal(feedback_id: str, language: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
-        "private_metadata": json.dumps({"feedback_id": feedback_id}),
+        "private_metadata": json.dumps({"feedback_id": feedback_id, "interaction_id": interaction_id}),
         "title": {"type": "plain_text", "text": text(language, "modal_title")},
         "submit": {"type": "plain_text", "text": text(language, "modal_submit")},
         "blocks": [
@@ -121,7 +136,7 @@ def feedback_from_reaction(
         log.error("reaction on %s in %s not looked up: %s", message_ts, channel, exc)
         return
     recorded = record_vote(runtime, interaction_id, vote=vote, user=user, source="reaction")
-    if recorded is None or vote != "down":
+    if not isinstance(recorded, tuple) or vote != "down":
         return
     feedback_id, language = recorded
     prompt = text(language, "flagged")
@@ -140,7 +155,7 @@ def feedback_from_reaction(
                             "type": "button",
                             "action_id": FEEDBACK_DETAILS_ACTION,
                             "text": {"type": "plain_text", "text": text(language, "tell_more")},
-                            "value": feedback_id,
+                            "value": f"{feedback_id}:{language}",
                         }
                     ],
                 },
@@ -150,7 +165,11 @@ def feedback_from_reaction(
         log.warning("feedback prompt for %s not posted: %s", user, exc)
 
 
-def register_feedback(app: App, runtime: Runtime) -> None:
+def register_feedback(app: App, runtime: Runtime, pools: Pools) -> None:
+    def chore(job: Callable[[], None], respond: Respond | None, language: str) -> None:
+        if pools.chores.submit(job) != "accepted" and respond is not None:
+            _tell(respond, text(language, "busy"))
+
     def on_feedback_button(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         action = body["actions"][0]
@@ -158,50 +177,67 @@ def register_feedback(app: App, runtime: Runtime) -> None:
         if vote not in ("up", "down") or not interaction_id:
             log.warning("feedback click with unexpected value %r", action.get("value"))
             return
-        recorded = record_vote(runtime, interaction_id, vote=vote, user=body["user"]["id"], source="button")
-        if recorded is None:
-            return
-        feedback_id, language = recorded
-        try:
-            if vote == "down":
-                client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(feedback_id, language))
-            else:
-                respond(text=text(language, "thanks"), response_type="ephemeral", replace_original=False)
-        except SlackClientError as exc:
-            log.warning("feedback follow-up for %s failed: %s", interaction_id, exc)
+        user = body["user"]["id"]
+        language = detect_language(str((body.get("message") or {}).get("text") or ""))
+        feedback_id = new_id()
+        if vote == "down":
+            try:
+                client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=feedback_modal(feedback_id, language, interaction_id=interaction_id),
+                )
+            except SlackClientError as exc:
+                log.warning("feedback modal for %s not opened: %s", interaction_id, exc)
+
+        def store() -> None:
+            recorded = record_vote(
+                runtime, interaction_id, vote=vote, user=user, source="button", feedback_id=feedback_id
+            )
+            if recorded is None:
+                _tell(respond, text(language, "feedback_not_saved"))
+            elif vote == "up":
+                _tell(respond, text(recorded[1] if isinstance(recorded, tuple) else language, "thanks"))
+
+        chore(store, respond, language)
 
     def on_details_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        feedback_id = str(body["actions"][0].get("value", ""))
-        language = _feedback_language(runtime, feedback_id)
+        feedback_id, _, language = str(body["actions"][0].get("value", "")).partition(":")
         try:
-            client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(feedback_id, language))
+            client.views_open(
+                trigger_id=body["trigger_id"], view=feedback_modal(feedback_id, language or "en")
+            )
         except SlackClientError as exc:
             log.warning("feedback modal for %s not opened: %s", feedback_id, exc)
 
     def on_sources_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         interaction_id = str(body["actions"][0].get("value", ""))
-        try:
-            with runtime.store.session() as session:
-                interaction = get_interaction(session, interaction_id)
-                channel = str((body.get("channel") or {}).get("id", ""))
-                scope = collections_for(runtime.settings.slack, channel, is_dm=channel.startswith("D"))
-                if interaction is None or not may_see((c.collection for c in interaction.chunks), scope):
-                    return
-                used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)
-                title = text(interaction.language, "used_sources")
-                blocks = chunk_blocks(
-                    title,
-                    sorted(used, key=lambda c: (c.citation or 99, c.rank)),
-                    spans=supporting_spans(interaction.grounding or {}),
-                    language=interaction.language,
-                )
-        except StoreError as exc:
-            BACKEND_ERRORS.labels(backend="store").inc()
-            log.error("sources of %s not loaded: %s", interaction_id, exc)
-            return
-        respond(text=title, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+        def show() -> None:
+            try:
+                with runtime.store.session() as session:
+                    interaction = get_interaction(session, interaction_id)
+                    channel = str((body.get("channel") or {}).get("id", ""))
+                    scope = collections_for(runtime.settings.slack, channel, is_dm=channel.startswith("D"))
+                    if interaction is None or not may_see((c.collection for c in interaction.chunks), scope):
+                        return
+                    used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)
+                    title = text(interaction.language, "used_sources")
+                    blocks = chunk_blocks(
+                        title,
+                        sorted(used, key=lambda c: (c.citation or 99, c.rank)),
+                        spans=supporting_spans(interaction.grounding or {}),
+                        language=interaction.language,
+                    )
+            except StoreError as exc:
+                BACKEND_ERRORS.labels(backend="store").inc()
+                log.error("sources of %s not loaded: %s", interaction_id, exc)
+                _tell(respond, unavailable("en", "store"))
+                return
+            respond(text=title, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+        chore(show, respond, "en")
 
     def on_modal_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ack()
@@ -209,15 +245,26 @@ def register_feedback(app: App, runtime: Runtime) -> None:
         reason = ((values.get("reason") or {}).get("reason") or {}).get("selected_option") or {}
         comment = ((values.get("comment") or {}).get("comment") or {}).get("value")
         correct = ((values.get("correct_answer") or {}).get("correct_answer") or {}).get("value")
-        feedback_id = json.loads(view.get("private_metadata") or "{}").get("feedback_id", "")
-        try:
-            with runtime.store.session() as session:
-                add_feedback_details(
-                    session, feedback_id, user=body["user"]["id"], reason=reason.get("value"),
-                    comment=comment, correct_answer=correct,
-                )  # fmt: skip
-        except StoreError as exc:
-            log.error("feedback details for %s not stored: %s", feedback_id, exc)
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        feedback_id, interaction_id = metadata.get("feedback_id", ""), metadata.get("interaction_id", "")
+        user = body["user"]["id"]
+
+        def store() -> None:
+            try:
+                with runtime.store.session() as session:
+                    if session.get(Feedback, feedback_id) is None and interaction_id:
+                        record_feedback(  # the click's own write has not happened (yet): this is the vote
+                            session, interaction_id, vote="down", user=user,
+                            rules=runtime.settings.store.flags, source="button", feedback_id=feedback_id,
+                        )  # fmt: skip
+                    add_feedback_details(
+                        session, feedback_id, user=user, reason=reason.get("value"),
+                        comment=comment, correct_answer=correct,
+                    )  # fmt: skip
+            except StoreError as exc:
+                log.error("feedback details for %s not stored: %s", feedback_id, exc)
+
+        chore(store, None, "en")
 
     app.action(FEEDBACK_ACTION)(on_feedback_button)
     app.action(FEEDBACK_DETAILS_ACTION)(on_details_button)
@@ -225,10 +272,8 @@ def register_feedback(app: App, runtime: Runtime) -> None:
     app.view(MODAL_CALLBACK)(on_modal_submit)
 
 
-def _feedback_language(runtime: Runtime, feedback_id: str) -> str:
+def _tell(respond: Respond, message: str) -> None:
     try:
-        with runtime.store.session() as session:
-            feedback = session.get(Feedback, feedback_id)
-            return feedback.interaction.language if feedback is not None else "en"
-    except StoreError:
-        return "en"
+        respond(text=message, response_type="ephemeral", replace_original=False)
+    except SlackClientError as exc:
+        log.warning("ephemeral reply not sent: %s", exc)

@@ -1,8 +1,9 @@
 """Event listeners: mentions, channel and DM messages, reactions, and the agent messages tab.
 
-Each listener acknowledges at once (an empty `ack`) and does the work in a lazy listener, which
-Bolt runs on its thread pool after the acknowledgement: Slack's 3-second limit holds however slow
-retrieval and generation are, in Socket Mode and over HTTP alike.
+Events are acknowledged before any listener runs. The listener then only decides whether to answer,
+shows a status in the thread within a second, and hands the answer to Bron's own answer pool
+(`bot/slack/pool.py`); Bolt's listener threads stay free for the acknowledgements of commands,
+buttons and modal submits. A full pool gets a polite "busy" reply instead of silence.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from bot.runtime import Runtime
 from bot.slack.answering import answer_in_thread, thread_history
 from bot.slack.feedback_modal import feedback_from_reaction
 from bot.slack.lookups import bron_answered_in_thread
+from bot.slack.pool import Admission, Pools
 from bot.slack.questions import Question, is_thumbs, question_from_event, route_message
 from bot.slack.texts import SUGGESTED_PROMPTS, text
 from feedback.errors import StoreError
+from retrieval.analysis import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +32,41 @@ def _ack(ack: Ack) -> None:
     ack()
 
 
-def register_events(app: App, runtime: Runtime) -> None:
+def recipient_team(body: dict[str, Any], context: BoltContext) -> str | None:
+    """The team a stream's recipient belongs to; Enterprise Grid org installs carry only the enterprise id."""
+    return context.team_id or context.enterprise_id or body.get("team_id")
+
+
+def register_events(app: App, runtime: Runtime, pools: Pools) -> None:
     settings = runtime.settings.slack
 
-    def team_of(body: dict[str, Any], context: BoltContext) -> str | None:
-        return context.team_id or body.get("team_id")
+    def take(question: Question, client: WebClient, bot_user_id: str | None) -> None:
+        """Status now, answer on the pool (or a busy reply when it is full)."""
+        language = detect_language(question.text)
+        set_status(client, question, text(language, "searching"))
+
+        def job() -> None:
+            history: tuple[tuple[str, str], ...] = ()
+            if question.thread_ts != question.ts:
+                history = thread_history(
+                    client,
+                    channel=question.channel,
+                    thread_ts=question.thread_ts,
+                    before_ts=question.ts,
+                    bot_user_id=bot_user_id,
+                )
+            answer_in_thread(runtime, client, question, history=history)
+
+        refuse(client, question, pools.answers.submit(job, user=question.user), language)
 
     def on_mention(
         body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         question = question_from_event(
-            event, settings, bot_user_id=context.bot_user_id, team_id=team_of(body, context), surface="slack"
-        )
-        history: tuple[tuple[str, str], ...] = ()
-        if question.thread_ts != question.ts:
-            history = thread_history(
-                client,
-                channel=question.channel,
-                thread_ts=question.thread_ts,
-                before_ts=question.ts,
-                bot_user_id=context.bot_user_id,
-            )
-        answer_in_thread(runtime, client, question, history=history)
+            event, settings, bot_user_id=context.bot_user_id, team_id=recipient_team(body, context),
+            surface="slack",
+        )  # fmt: skip
+        take(question, client, context.bot_user_id)
 
     def on_message(
         body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
@@ -59,34 +75,60 @@ def register_events(app: App, runtime: Runtime) -> None:
         if route == "ignore":
             return
         question = question_from_event(
-            event, settings, bot_user_id=context.bot_user_id, team_id=team_of(body, context), surface="slack"
-        )
+            event, settings, bot_user_id=context.bot_user_id, team_id=recipient_team(body, context),
+            surface="slack",
+        )  # fmt: skip
         if route == "follow_up" and not _bron_in_thread(runtime, question):
             return
-        history: tuple[tuple[str, str], ...] = ()
-        if question.thread_ts != question.ts:  # a follow-up, or a reply in a DM thread
-            history = thread_history(
-                client,
-                channel=question.channel,
-                thread_ts=question.thread_ts,
-                before_ts=question.ts,
-                bot_user_id=context.bot_user_id,
-            )
-        answer_in_thread(runtime, client, question, history=history)
+        take(question, client, context.bot_user_id)
 
     def on_reaction(event: dict[str, Any], client: WebClient) -> None:
         vote = is_thumbs(str(event.get("reaction", "")))
         item = event.get("item") or {}
         if vote is None or item.get("type") != "message":
             return
-        feedback_from_reaction(
-            runtime, client, vote=vote, user=str(event.get("user", "")),
-            channel=str(item.get("channel", "")), message_ts=str(item.get("ts", "")),
-        )  # fmt: skip
+
+        def job() -> None:
+            feedback_from_reaction(
+                runtime, client, vote=vote, user=str(event.get("user", "")),
+                channel=str(item.get("channel", "")), message_ts=str(item.get("ts", "")),
+            )  # fmt: skip
+
+        if pools.chores.submit(job) != "accepted":
+            log.warning("reaction on %s dropped: the chores pool is full", item.get("ts"))
 
     app.event("app_mention")(ack=_ack, lazy=[on_mention])
     app.event("message")(ack=_ack, lazy=[on_message])
     app.event("reaction_added")(ack=_ack, lazy=[on_reaction])
+
+
+def set_status(client: WebClient, question: Question, status: str) -> None:
+    """The "Searching the handbook…" line under the question, in channels, DMs and group DMs alike."""
+    try:
+        client.assistant_threads_setStatus(
+            channel_id=question.channel, thread_ts=question.thread_ts, status=status
+        )
+    except SlackClientError as exc:
+        log.info("no status in %s: %s", question.channel, exc)
+
+
+def refuse(client: WebClient, question: Question, admission: Admission, language: str) -> None:
+    """Tell the asker, in the thread, that the question was not taken; nothing for an accepted one.
+
+    Ephemeral: only the asker needs to know, and `chat.postEphemeral` (Tier 4, per workspace) is not
+    held to `chat.postMessage`'s one message per second per channel when many are refused at once.
+    """
+    if admission == "accepted":
+        return
+    try:
+        client.chat_postEphemeral(
+            channel=question.channel,
+            user=question.user,
+            thread_ts=question.thread_ts,
+            text=text(language, admission),
+        )
+    except SlackClientError as exc:
+        log.error("busy reply in %s not posted: %s", question.channel, exc)
 
 
 def _bron_in_thread(runtime: Runtime, question: Question) -> bool:

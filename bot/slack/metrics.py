@@ -6,7 +6,7 @@ only together with those.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from serving.answer import Answer
 
@@ -49,3 +49,20 @@ def observe_answer(answer: Answer) -> None:
         ms = answer.timings_ms.get(key)
         if ms is not None:
             ANSWER_SECONDS.labels(stage=stage).observe(ms / 1000)
+
+
+QUEUE_DEPTH = Gauge("bron_queue_depth", "Jobs waiting for a worker, per pool.", ["pool"], registry=REGISTRY)
+RUNNING = Gauge("bron_queue_running", "Jobs running, per pool.", ["pool"], registry=REGISTRY)
+QUEUE_WAIT = Histogram(
+    "bron_queue_wait_seconds",
+    "Time a job waited for a worker, per pool.",
+    ["pool"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+    registry=REGISTRY,
+)
+QUEUE_REFUSED = Counter(
+    "bron_queue_refused_total",
+    "Jobs refused because the pool (busy) or the person's share of it (user_busy) was full.",
+    ["pool", "reason"],
+    registry=REGISTRY,
+)

@@ -111,6 +111,11 @@ def parse_message_link(text: str) -> tuple[str, str] | None:
     return match.group(1), f"{match.group(2)}.{match.group(3)}"
 
 
+def strip_message_link(text: str) -> str:
+    """The text around a message link (what `/bron-sources <link> words` searches when the link is no answer)."""
+    return " ".join(_LINK.sub(" ", text.replace("<", " ").replace(">", " ")).split())
+
+
 def is_thumbs(reaction: str) -> Literal["up", "down"] | None:
     """`-1`, `thumbsdown` (any skin tone) → down; `+1`, `thumbsup` → up; anything else → None."""
     base = reaction.split("::", 1)[0]

@@ -33,7 +33,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reason.outdated": "Outdated",
         "reason.incomplete": "Incomplete",
         "reason.not_helpful": "Not helpful",
-        "no_message": "I can't find a Bron answer at that link; searching for the text instead.",
+        "no_message": "I can't find a Bron answer at that link. Add words after the link to search the sources for them.",
         "used_sources": "Sources used for that answer",
         "supporting": "what the answer rests on:",
         "search_results": "Closest sources for “{query}”",
@@ -42,6 +42,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "no_flags": "No open flags. 🎉",
         "open_flags": "Latest open flags",
         "greeting": "Hi! Ask me anything about the handbook; I answer with numbered sources.",
+        "feedback_not_saved": "Sorry, I couldn't record your feedback right now; please try again in a few minutes.",
+        "busy": "Sorry, I'm answering a lot of questions right now; please ask again in a minute.",
+        "user_busy": "I'm still working on your earlier questions; please ask this one again once they're answered.",
     },
     "nl": {
         "sources": "Bronnen",
@@ -69,7 +72,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reason.outdated": "Verouderd",
         "reason.incomplete": "Onvolledig",
         "reason.not_helpful": "Niet behulpzaam",
-        "no_message": "Ik vind geen Bron-antwoord bij die link; ik zoek op de tekst.",
+        "no_message": "Ik vind geen Bron-antwoord bij die link. Zet woorden achter de link om daarop in de bronnen te zoeken.",
         "used_sources": "Bronnen die voor dat antwoord zijn gebruikt",
         "supporting": "waar het antwoord op steunt:",
         "search_results": "Dichtstbijzijnde bronnen voor “{query}”",
@@ -78,6 +81,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "no_flags": "Geen open meldingen. 🎉",
         "open_flags": "Nieuwste open meldingen",
         "greeting": "Hoi! Vraag me alles over het handboek; ik antwoord met genummerde bronnen.",
+        "feedback_not_saved": "Sorry, ik kon je feedback nu niet opslaan; probeer het over een paar minuten opnieuw.",
+        "busy": "Sorry, ik beantwoord nu heel veel vragen; stel je vraag over een minuut opnieuw.",
+        "user_busy": "Ik ben nog bezig met je eerdere vragen; stel deze opnieuw zodra die beantwoord zijn.",
     },
 }
 

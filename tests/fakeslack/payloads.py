@@ -176,7 +176,7 @@ def slash_command_fields(
         "api_app_id": APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": _trigger_id(),
+        "trigger_id": trigger_id(),
     }
 
 
@@ -248,7 +248,7 @@ def block_actions(
         "api_app_id": APP_ID,
         "token": "verification-token-unused",
         "container": container,
-        "trigger_id": _trigger_id(),
+        "trigger_id": trigger_id(),
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
         "enterprise": None,
         "is_enterprise_install": False,
@@ -280,7 +280,7 @@ def view_submission(
         },
         "api_app_id": APP_ID,
         "token": "verification-token-unused",
-        "trigger_id": _trigger_id(),
+        "trigger_id": trigger_id(),
         "view": {
             "id": view_id,
             "team_id": TEAM_ID,
@@ -299,5 +299,6 @@ def view_submission(
     }
 
 
-def _trigger_id() -> str:
-    return f"{next(_serial)}.{TEAM_ID[1:]}.{uuid.uuid4().hex}"
+def trigger_id() -> str:
+    """Shaped like Slack's; the middle part is when it was issued (ms), so the fake can expire it after 3 s."""
+    return f"{next(_serial)}.{int(time.time() * 1000)}.{uuid.uuid4().hex}"

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakeslack.limits import RateLimits
 from tests.fakeslack.records import Call, Recorder, ResponsePost
 from tests.fakeslack.socket_mode import SocketModeServer
 from tests.fakeslack.validation import check_call, load_methods
@@ -38,15 +39,26 @@ class _Fault:
 
 
 class FakeSlack:
-    """Start with `with FakeSlack() as fake:`; `base_url` ends in `/api/` as slack_sdk expects."""
+    """Start with `with FakeSlack() as fake:`; `base_url` ends in `/api/` as slack_sdk expects.
 
-    def __init__(self) -> None:
+    `rate_limits=True` enforces Slack's rate tiers (429 with Retry-After, see `limits.py`);
+    `rate_scale` < 1 makes them stricter. trigger_id expiry (3 s) and stream rules always apply.
+    """
+
+    def __init__(
+        self, *, rate_limits: bool = False, rate_scale: float = 1.0, stream_ttl: float = 300.0
+    ) -> None:
         self.socket_mode = SocketModeServer()
         try:
-            reference = frozenset(load_methods())
+            methods = load_methods()
         except FileNotFoundError:
-            reference = frozenset()  # the fake still answers; check_call() will say what is missing
-        self.workspace = Workspace(socket_url=self.socket_mode.url, known_methods=reference)
+            methods = {}  # the fake still answers; check_call() will say what is missing
+        reference = frozenset(methods)
+        self.workspace = Workspace(
+            socket_url=self.socket_mode.url, known_methods=reference, stream_ttl=stream_ttl
+        )
+        tiers = {name: str(spec.get("rate_limits", "")) for name, spec in methods.items()}
+        self.limits = RateLimits(tiers, scale=rate_scale) if rate_limits else None
         self._calls: Recorder[Call] = Recorder()
         self._responses: Recorder[ResponsePost] = Recorder()
         self._faults: dict[str, list[_Fault]] = {}
@@ -101,6 +113,18 @@ class FakeSlack:
         default = "ratelimited" if status == 429 else "internal_error"
         with self._faults_lock:
             self._faults.setdefault(method, []).append(_Fault(status, error or default, retry_after, times))
+
+    def unhandled_rate_limits(self) -> list[Call]:
+        """429s the app gave up on: no later call with the same method and arguments succeeded."""
+        calls = self._calls.all()
+        left: list[Call] = []
+        for index, call in enumerate(calls):
+            if call.status != 429:
+                continue
+            key = _call_key(call)
+            if not any(c.status == 200 and _call_key(c) == key for c in calls[index + 1 :]):
+                left.append(call)
+        return left
 
     def check_all_calls(self) -> list[str]:
         return [problem for call in self._calls.all() for problem in check_call(call)]
@@ -213,7 +237,12 @@ class FakeSlack:
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else args.get("token")
         fault = self._take_fault(method)
         extra: dict[str, str] = {}
-        if fault is None:
+        channel = args.get("channel") or args.get("channel_id")
+        retry_after = None if self.limits is None else self.limits.check(method, token, channel)
+        if fault is None and retry_after is not None:
+            status, answer = 429, {"ok": False, "error": "ratelimited"}
+            extra["Retry-After"] = str(retry_after)
+        elif fault is None:
             status, answer = 200, self.workspace.answer(method, args, token=token)
         else:
             status, answer = fault.status, {"ok": False, "error": fault.error}
@@ -232,6 +261,10 @@ class FakeSlack:
             )
         )
         _reply(request, status, answer, extra)
+
+
+def _call_key(call: Call) -> str:
+    return call.method + json.dumps(call.args, sort_keys=True, default=str)
 
 
 def _parse_body(raw: bytes, content_type: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import copy
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,8 +42,19 @@ def _error(code: str) -> Body:
 class Workspace:
     """The fake's channels, messages and views, guarded by one lock."""
 
-    def __init__(self, *, socket_url: Callable[[], str], known_methods: frozenset[str]) -> None:
+    def __init__(
+        self,
+        *,
+        socket_url: Callable[[], str],
+        known_methods: frozenset[str],
+        trigger_ttl: float = 3.0,
+        stream_ttl: float = 300.0,
+    ) -> None:
         self._lock = threading.Lock()
+        self.trigger_ttl = trigger_ttl  # Slack: a trigger_id works once, within 3 s of the click
+        self.stream_ttl = stream_ttl  # a stream left without appends this long is no longer streaming
+        self._used_triggers: set[str] = set()
+        self._stream_seen: dict[tuple[str, str], float] = {}
         self._seq = itertools.count(1)
         self._latest = (1700000000, 0)
         self._channels: dict[str, list[Message]] = {}
@@ -65,8 +77,8 @@ class Workspace:
             "conversations.replies": self._replies,
             "conversations.history": self._history,
             "reactions.add": self._react,
-            "views.open": self._view,
-            "views.push": self._view,
+            "views.open": self._open_view,
+            "views.push": self._open_view,
             "views.update": self._view,
             "views.publish": self._view,
             "users.info": self._user_info,
@@ -223,8 +235,14 @@ class Workspace:
         channel = args.get("channel")
         if not channel or not args.get("thread_ts"):
             return _error("invalid_arguments")
+        if not str(channel).startswith("D"):  # outside a DM Slack must be told whom the stream is for
+            if not args.get("recipient_team_id"):
+                return _error("missing_recipient_team_id")
+            if not args.get("recipient_user_id"):
+                return _error("missing_recipient_user_id")
         message = self._bot_message(channel, {"thread_ts": args["thread_ts"]}, self._stream_text(args))
         self._streaming.add((channel, message["ts"]))
+        self._stream_seen[(channel, message["ts"])] = time.monotonic()
         return {"ok": True, "channel": channel, "ts": message["ts"]}
 
     def _append_stream(self, args: Body) -> Body:
@@ -232,8 +250,12 @@ class Workspace:
         message = self._find(channel, ts)
         if message is None:
             return _error("message_not_found")
+        seen = self._stream_seen.get((channel, ts), 0.0)
+        if (channel, ts) in self._streaming and time.monotonic() - seen > self.stream_ttl:
+            self._streaming.discard((channel, ts))  # expired: Slack ends a stream left idle
         if (channel, ts) not in self._streaming:
             return _error("message_not_in_streaming_state")
+        self._stream_seen[(channel, ts)] = time.monotonic()
         message["text"] += self._stream_text(args)
         return {"ok": True, "channel": channel, "ts": ts}
 
@@ -292,6 +314,23 @@ class Workspace:
             existing["users"].append(BOT_USER_ID)
             existing["count"] += 1
         return {"ok": True}
+
+    def _open_view(self, args: Body) -> Body:
+        """views.open / views.push: the trigger_id must be fresh (3 s) and unused."""
+        trigger = str(args.get("trigger_id") or "")
+        if not trigger:
+            return _error("invalid_arguments")
+        issued = trigger.split(".")
+        if (
+            len(issued) == 3
+            and issued[1].isdigit()
+            and time.time() - int(issued[1]) / 1000 > self.trigger_ttl
+        ):
+            return _error("expired_trigger_id")
+        if trigger in self._used_triggers:
+            return _error("exchanged_trigger_id")
+        self._used_triggers.add(trigger)
+        return self._view(args)
 
     def _view(self, args: Body) -> Body:
         view = dict(json_arg(args.get("view")) or {})

@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from tests.fakeslack import FakeSlack, check_blocks, payloads, sign
-from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID, USER_ID
+from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID, TEAM_ID, USER_ID
 
 SECRET = "fake-signing-secret"
 FEEDBACK_BLOCK = {
@@ -81,7 +81,10 @@ def test_streamed_answer_ends_as_one_message_with_its_blocks(fake: FakeSlack) ->
     web = client(fake)
     question_ts = fake.add_message(CHANNEL_ID, "What is the leave policy?", user=USER_ID)
 
-    stream = web.chat_stream(channel=CHANNEL_ID, thread_ts=question_ts, buffer_size=4)
+    stream = web.chat_stream(
+        channel=CHANNEL_ID, thread_ts=question_ts, buffer_size=4,
+        recipient_team_id=TEAM_ID, recipient_user_id=USER_ID,
+    )  # fmt: skip
     for piece in ["Twenty-five ", "days ", "[1]."]:
         stream.append(markdown_text=piece)
     stream.stop(blocks=[FEEDBACK_BLOCK])
@@ -314,3 +317,53 @@ def test_bolt_assistant_thread_streams_an_answer_with_status_and_prompts(fake: F
     ]
     assert fake.calls("assistant.threads.setStatus")[0].args["status"] == "zoekt in de documenten…"
     fake.assert_all_calls_valid()
+
+
+def test_a_channel_stream_needs_its_recipient_and_expires_when_left_idle() -> None:
+    with FakeSlack(stream_ttl=0.2) as fake:
+        web = client(fake)
+        question_ts = fake.add_message(CHANNEL_ID, "What is the leave policy?", user=USER_ID)
+        with pytest.raises(SlackApiError) as missing:
+            web.chat_startStream(channel=CHANNEL_ID, thread_ts=question_ts, markdown_text="Hi")
+        assert missing.value.response["error"] == "missing_recipient_team_id"
+        started = web.chat_startStream(
+            channel=CHANNEL_ID, thread_ts=question_ts, markdown_text="Hi",
+            recipient_team_id=TEAM_ID, recipient_user_id=USER_ID,
+        )  # fmt: skip
+        time.sleep(0.3)
+        with pytest.raises(SlackApiError) as expired:
+            web.chat_appendStream(channel=CHANNEL_ID, ts=started["ts"], markdown_text=" there")
+        assert expired.value.response["error"] == "message_not_in_streaming_state"
+
+
+def test_a_trigger_id_works_once_and_only_for_3_seconds(fake: FakeSlack) -> None:
+    web = client(fake)
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "Bron"}, "blocks": []}
+    fresh = payloads.trigger_id()
+    assert web.views_open(trigger_id=fresh, view=view)["ok"]
+    with pytest.raises(SlackApiError) as again:
+        web.views_open(trigger_id=fresh, view=view)
+    assert again.value.response["error"] == "exchanged_trigger_id"
+    serial, issued_ms, rest = payloads.trigger_id().split(".")
+    stale = f"{serial}.{int(issued_ms) - 3100}.{rest}"
+    with pytest.raises(SlackApiError) as expired:
+        web.views_open(trigger_id=stale, view=view)
+    assert expired.value.response["error"] == "expired_trigger_id"
+
+
+def test_rate_tiers_answer_429_with_retry_after_per_method() -> None:
+    with FakeSlack(rate_limits=True) as fake:
+        web = client(fake)
+        question_ts = fake.add_message(CHANNEL_ID, "Q?", user=USER_ID)
+        for _ in range(20):  # Tier 2: 20 a minute
+            web.chat_startStream(channel=DM_CHANNEL_ID, thread_ts=question_ts, markdown_text="x")
+        with pytest.raises(SlackApiError) as limited:
+            web.chat_startStream(channel=DM_CHANNEL_ID, thread_ts=question_ts, markdown_text="x")
+        assert limited.value.response.status_code == 429
+        assert int(limited.value.response.headers["Retry-After"]) >= 1
+        for _ in range(3):  # chat.postMessage: a short burst per channel, then about 1 a second
+            web.chat_postMessage(channel=CHANNEL_ID, text="burst")
+        with pytest.raises(SlackApiError):
+            web.chat_postMessage(channel=CHANNEL_ID, text="one too many")
+        assert web.chat_postMessage(channel=DM_CHANNEL_ID, text="another channel")["ok"]
+        assert {c.method for c in fake.unhandled_rate_limits()} == {"chat.startStream", "chat.postMessage"}

@@ -8,12 +8,13 @@ so a tiny OpenAI-compatible server streams one fixed answer instead. It measures
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import statistics
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,16 +52,29 @@ QUESTIONS = (
 )
 
 
-def fake_llm() -> Starlette:
-    """The LLM's stand-in: `/v1/models` and a streamed `/v1/chat/completions` with a fixed cited answer."""
+class LLMPace:
+    """How long the stand-in takes per answer; tests change it between phases (0 = at once)."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+
+
+def fake_llm(pace: LLMPace | None = None, pieces: Sequence[str] = FIXED_ANSWER) -> Starlette:
+    """The LLM's stand-in: `/v1/models` and a streamed `/v1/chat/completions` with a fixed cited answer,
+    its pieces spread evenly over `pace.seconds` (a slow model holds its worker that long)."""
+    pace = pace or LLMPace()
 
     async def models(_: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "bron-local", "object": "model"}]})
 
     async def completions(_: Request) -> Response:
+        gap = pace.seconds / max(len(pieces), 1)
+
         async def chunks() -> AsyncIterator[str]:
             base = {"id": "cmpl-load", "object": "chat.completion.chunk", "created": 0, "model": "bron-local"}
-            for piece in FIXED_ANSWER:
+            for piece in pieces:
+                if gap:
+                    await asyncio.sleep(gap)
                 delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
                 yield f"data: {json.dumps({**base, 'choices': [delta]})}\n\n"
             done = {"index": 0, "delta": {}, "finish_reason": "stop"}
@@ -142,7 +156,10 @@ def run_load(
         settings = Settings(
             data_dir=workdir / "data",
             serving=ServingSettings(llm_base_url=f"{llm_url}/v1", max_retries=0),
-            slack=SlackSettings(bot_token="xoxb-load", signing_secret=SECRET, base_url=fake.base_url),
+            # a queue for every question: this run measures throughput, not load shedding
+            slack=SlackSettings(
+                bot_token="xoxb-load", signing_secret=SECRET, base_url=fake.base_url, answer_queue=events
+            ),
         )
         with open_runtime(settings) as runtime:
             ingest_paths([handbook], backend=runtime.backend, embedder=runtime.embedder)
@@ -150,8 +167,10 @@ def run_load(
             # whole-second ts: the fake numbers its own posts latest + 100 µs, so these never collide
             bodies = [
                 payloads.event_callback(
-                    payloads.app_mention(
-                        f"{QUESTIONS[i % len(QUESTIONS)]} ({i})", ts=f"{1720000000 + i}.000000"
+                    payloads.app_mention(  # 180 people: one person's share of the pool is limited
+                        f"{QUESTIONS[i % len(QUESTIONS)]} ({i})",
+                        ts=f"{1720000000 + i}.000000",
+                        user=f"U0LOAD{i:05d}",
                     )
                 )
                 for i in range(unique)

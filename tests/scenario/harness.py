@@ -31,6 +31,7 @@ def slack_settings(fake: FakeSlack) -> SlackSettings:
         signing_secret=SECRET,
         base_url=fake.base_url,
         channels={ANSWER_ALL_CHANNEL: ChannelPolicy(answer_all=True, collections=["public"])},
+        answers_per_user=100,  # every scenario asks as the same person; test_answer_pool tests the limit
     )
 
 

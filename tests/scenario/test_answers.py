@@ -180,10 +180,15 @@ def test_feedback_buttons_record_votes_and_thumbs_down_opens_the_modal(answered:
     assert thanks.body["text"] == "Thanks for the feedback!"
     opened = fake.wait_for_call("views.open", n=opened_before + 1)[-1]
     assert "radio_buttons" in json.dumps(opened.args["view"])
-    with answered.runtime.store.session() as session:
-        interaction = find_by_message(session, CHANNEL_ID, answered.message["ts"])
-        assert interaction is not None
-        votes = sorted(f.vote for f in interaction.feedback if f.source == "button")
+    deadline = time.monotonic() + 10  # the modal opens first; the vote is written just after
+    while True:
+        with answered.runtime.store.session() as session:
+            interaction = find_by_message(session, CHANNEL_ID, answered.message["ts"])
+            assert interaction is not None
+            votes = sorted(f.vote for f in interaction.feedback if f.source == "button")
+        if votes == ["down", "up"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert votes == ["down", "up"]
 
 

@@ -176,3 +176,25 @@ def test_empty_bron_command_is_answered_in_the_acknowledgement(app: App, fake: F
     response = send(app, fake, payloads.slash_command("/bron", "  ", response_url=fake.new_response_url()))
     assert response.status == 200
     assert "Ask me a question" in response.body
+
+
+def test_bron_sources_with_a_link_that_is_no_answer_searches_the_words_after_it(
+    app: App, fake: FakeSlack
+) -> None:
+    link = "https://bron-test.slack.com/archives/C0123456789/p1700000000000100"
+    words, alone = fake.new_response_url(), fake.new_response_url()
+    send(
+        app,
+        fake,
+        payloads.slash_command("/bron-sources", f"{link} vakantiedagen meenemen", response_url=words),
+    )
+    send(app, fake, payloads.slash_command("/bron-sources", f"<{link}>", response_url=alone))
+
+    searched = fake.wait_for_response(url=words)[0].body
+    assert searched["text"] == "Dichtstbijzijnde bronnen voor “vakantiedagen meenemen”"
+    assert "vakantie-en-verlof" in block_text(searched["blocks"])
+    assert (
+        fake.wait_for_response(url=alone)[0]
+        .body["text"]
+        .startswith("I can't find a Bron answer at that link.")
+    )
