@@ -31,6 +31,8 @@ from serving.errors import GenerationError
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 3
+HISTORY_PAGES = 5
+HISTORY_PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -146,31 +148,47 @@ def answer_payload(runtime: Runtime, question: Question) -> dict[str, Any]:
 
 
 def thread_history(
-    client: WebClient, *, channel: str, thread_ts: str, before_ts: str, bot_user_id: str | None
+    client: WebClient,
+    *,
+    channel: str,
+    thread_ts: str,
+    before_ts: str,
+    bot_user_id: str | None,
+    asker: str | None = None,
 ) -> tuple[tuple[str, str], ...]:
-    """Earlier (question, answer) pairs in the thread, oldest first, the last few only.
+    """Earlier (question, answer) pairs between `asker` and Bron in the thread, oldest first, the last few.
 
-    Read from Slack (`conversations.replies`), so it is what the user sees, edits included.
+    Read from Slack (`conversations.replies`), so it is what the user sees, edits included. Pages
+    through the cursor up to `HISTORY_PAGES` pages (a long thread costs a bounded number of Tier 3
+    calls); colleagues' remarks and other bots' messages are no turns of this conversation.
     """
-    try:
-        messages = client.conversations_replies(channel=channel, ts=thread_ts, limit=100)["messages"]
-    except SlackClientError as exc:
-        detail = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
-        log.warning("thread history of %s in %s unavailable: %s", thread_ts, channel, detail)
-        return ()
+    messages: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(HISTORY_PAGES):
+        try:
+            page = client.conversations_replies(
+                channel=channel, ts=thread_ts, limit=HISTORY_PAGE_SIZE, cursor=cursor
+            )
+        except SlackClientError as exc:
+            detail = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
+            log.warning("thread history of %s in %s unavailable: %s", thread_ts, channel, detail)
+            break
+        found = list(page.get("messages") or [])
+        messages += found
+        cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+        if not cursor or any(m.get("ts") == before_ts for m in found):
+            break
     pairs: list[tuple[str, str]] = []
     pending: str | None = None
     for message in messages:
         if message.get("ts") == before_ts:
             break
-        from_bot = bool(message.get("bot_id")) or (
-            bot_user_id is not None and message.get("user") == bot_user_id
-        )
+        author = message.get("user")
         body = str(message.get("text") or "")
-        if from_bot:
+        if bot_user_id is not None and author == bot_user_id:
             if pending and body:
                 pairs.append((pending, body))
             pending = None
-        elif body:
+        elif not message.get("bot_id") and body and (asker is None or author == asker):
             pending = strip_mention(body, bot_user_id)
     return tuple(pairs[-HISTORY_TURNS:])

