@@ -64,6 +64,10 @@ class SlackSettings(BaseModel):
     chore_workers: int = 4  # searches and database writes for commands and buttons
     chore_queue: int = 200
     listener_workers: int = 32  # Bolt's acknowledgements and quick listeners
+    # Per workspace, for all answers together: stream starts a minute (Slack's Tier 2 is about 20) and
+    # appends or updates a minute (Tier 4 appendStream 100, Tier 3 chat.update 50), spread over the answers.
+    stream_starts_per_minute: int = 16
+    stream_sends_per_minute: int = 40
 
 
 class Settings(BaseSettings):

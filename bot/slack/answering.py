@@ -19,7 +19,7 @@ from bot.runtime import Runtime
 from bot.slack.blocks import answer_blocks, answer_footer
 from bot.slack.metrics import BACKEND_ERRORS, FLAGS, QUESTIONS, observe_answer
 from bot.slack.questions import Question, strip_mention
-from bot.slack.streaming import ThreadReply
+from bot.slack.streaming import StreamBudget, ThreadReply
 from bot.slack.texts import Backend, text, unavailable
 from feedback.errors import StoreError
 from feedback.store import attach_message
@@ -91,9 +91,17 @@ def _failed(backend: Backend, question: Question, exc: Exception) -> Outcome:
 
 
 def answer_in_thread(
-    runtime: Runtime, client: WebClient, question: Question, *, history: tuple[tuple[str, str], ...] = ()
+    runtime: Runtime,
+    client: WebClient,
+    question: Question,
+    *,
+    history: tuple[tuple[str, str], ...] = (),
+    budget: StreamBudget | None = None,
 ) -> str | None:
-    """Answer `question` in its thread (streamed when possible); returns the answer message's ts."""
+    """Answer `question` in its thread (streamed when possible); returns the answer message's ts.
+
+    `budget` is the app's one `StreamBudget`, shared by every answer so that together they stay within
+    the workspace's rate tiers."""
     reply = ThreadReply(
         client,
         channel=question.channel,
@@ -101,6 +109,7 @@ def answer_in_thread(
         recipient_team_id=question.team_id,
         recipient_user_id=question.user,
         n_sources=max(runtime.policy.top_k, 1),
+        budget=budget,
     )
     outcome = run_pipeline(runtime, question, history=history, on_token=reply.on_token)
     language = detect_language(question.text)

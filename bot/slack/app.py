@@ -20,6 +20,7 @@ from bot.slack.dedupe import dedupe_events
 from bot.slack.feedback_modal import register_feedback
 from bot.slack.listeners import register_agent_view, register_events
 from bot.slack.pool import Pools
+from bot.slack.streaming import StreamBudget
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,11 @@ def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True, pools:
     )
     pools = pools or build_pools(settings)
     app.use(dedupe_events(runtime.store))
-    register_events(app, runtime, pools)
+    budget = StreamBudget(
+        starts_per_minute=settings.stream_starts_per_minute,
+        appends_per_minute=settings.stream_sends_per_minute,
+    )
+    register_events(app, runtime, pools, budget)
     register_agent_view(app)
     register_commands(app, runtime, pools)
     register_feedback(app, runtime, pools)

@@ -21,6 +21,7 @@ from bot.slack.feedback_modal import feedback_from_reaction
 from bot.slack.lookups import thread_askers
 from bot.slack.pool import Admission, Pools
 from bot.slack.questions import Question, answers_in_thread, is_thumbs, question_from_event, route_message
+from bot.slack.streaming import StreamBudget
 from bot.slack.texts import SUGGESTED_PROMPTS, text
 from feedback.errors import StoreError
 from retrieval.analysis import detect_language
@@ -37,7 +38,7 @@ def recipient_team(body: dict[str, Any], context: BoltContext) -> str | None:
     return context.team_id or context.enterprise_id or body.get("team_id")
 
 
-def register_events(app: App, runtime: Runtime, pools: Pools) -> None:
+def register_events(app: App, runtime: Runtime, pools: Pools, budget: StreamBudget) -> None:
     settings = runtime.settings.slack
 
     def take(question: Question, client: WebClient, bot_user_id: str | None) -> None:
@@ -56,7 +57,7 @@ def register_events(app: App, runtime: Runtime, pools: Pools) -> None:
                     bot_user_id=bot_user_id,
                     asker=question.user,
                 )
-            answer_in_thread(runtime, client, question, history=history)
+            answer_in_thread(runtime, client, question, history=history, budget=budget)
 
         refuse(client, question, pools.answers.submit(job, user=question.user), language)
 

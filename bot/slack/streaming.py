@@ -1,24 +1,34 @@
-"""Delivering one answer into a thread while the model writes it.
+"""Delivering one answer into a thread while the model writes it, within Slack's rate tiers.
 
-Streams with `chat.startStream` / `appendStream` / `stopStream` where the workspace allows it, and
-falls back to posting one message and `chat.update`-ing it when streaming is refused or breaks
-(older workspaces, Enterprise policies, a 5xx mid-stream). Either way the thread ends with exactly
-one answer message, whose `ts` is returned so the answer can be linked to it in SQL.
+Streams with slack_sdk's `chat_stream` (`chat.startStream` / `appendStream` / `stopStream`) where the
+workspace allows it, and falls back to posting one message and `chat.update`-ing it when streaming is
+refused or breaks (older workspaces, Enterprise policies, a 5xx mid-stream) or when the workspace's
+share of Tier 2 stream starts is used up. Either way the thread ends with exactly one answer message,
+whose `ts` is returned so the answer can be linked to it in SQL.
+
+The model's tokens never wait for Slack: `on_token` only adds text to a buffer, and a sender thread
+per answer delivers it at a cadence shared by every answer of the workspace (`StreamBudget`: at most
+`appends_per_minute` appends or updates across all of them, Tier 4 / Tier 3 being 100 / 50 a minute).
+A 429 is waited out by the client's retry handler on that sender thread, not in the token callback.
 
 Citation numbers are renumbered as they stream (1, 2, … in order of first use), the way
 `serving.citations.renumber_citations` does at the end; if the final text still differs (an invalid
 marker dropped, an abstention, a sentence marked unsupported) the message is updated once at the end.
+The abstention marker is held back until it can no longer be the start of one.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from collections import deque
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.chat_stream import ChatStream
 
 from serving.answer import NOT_FOUND
 
@@ -63,6 +73,51 @@ class CitationRenumberer:
         return "".join(out)
 
 
+class StreamBudget:
+    """One workspace's share of Slack's rate tiers for answers being delivered, shared by all of them.
+
+    Stream starts (and so stops) are Tier 2, about 20 a minute per workspace: a start is granted only
+    while fewer than `starts_per_minute` began in the last minute, otherwise the answer is posted and
+    updated instead. Appends and updates are spread evenly over the answers being delivered: each
+    waits `interval()` between sends, so together they stay under `appends_per_minute`.
+    """
+
+    def __init__(
+        self, *, starts_per_minute: int = 16, appends_per_minute: int = 40, min_interval: float = 1.0
+    ) -> None:
+        self.starts_per_minute = starts_per_minute
+        self.appends_per_minute = appends_per_minute
+        self.min_interval = min_interval
+        self._lock = threading.Lock()
+        self._starts: dict[str, deque[float]] = {}
+        self._active: dict[str, int] = {}
+
+    def may_start(self, team: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            recent = self._starts.setdefault(team, deque())
+            while recent and now - recent[0] > 60:
+                recent.popleft()
+            if len(recent) >= self.starts_per_minute:
+                return False
+            recent.append(now)
+            return True
+
+    def joined(self, team: str) -> None:
+        with self._lock:
+            self._active[team] = self._active.get(team, 0) + 1
+
+    def left(self, team: str) -> None:
+        with self._lock:
+            self._active[team] = max(self._active.get(team, 1) - 1, 0)
+
+    def interval(self, team: str) -> float:
+        """Seconds between two sends of one answer, given how many answers the workspace is delivering."""
+        with self._lock:
+            active = max(self._active.get(team, 0), 1)
+        return max(self.min_interval, 60.0 * active / self.appends_per_minute)
+
+
 class ThreadReply:
     """One answer message in one thread; call `on_token` while generating, then `finish` or `fail`."""
 
@@ -76,9 +131,7 @@ class ThreadReply:
         recipient_user_id: str | None,
         stream: bool = True,
         n_sources: int = 20,
-        flush_chars: int = 80,
-        flush_seconds: float = 0.8,
-        update_seconds: float = 1.5,
+        budget: StreamBudget | None = None,
     ) -> None:
         self.client = client
         self.channel = channel
@@ -88,17 +141,20 @@ class ThreadReply:
         self.mode = "stream" if stream else "update"
         self.ts: str | None = None
         self.shown = ""  # what the message shows so far
+        self.budget = budget or StreamBudget()
+        self._team = recipient_team_id or ""
+        self._stream: ChatStream | None = None
         self._pending = ""
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._done = False
+        self._sender: threading.Thread | None = None
         self._renumber = CitationRenumberer(n_sources=n_sources)
         self._raw = ""
         self._feeding = False
         self._abstaining = False
-        self._last_flush = time.monotonic()
-        self._flush_chars = flush_chars
-        self._flush_seconds = flush_seconds
-        self._update_seconds = update_seconds
 
-    # -- while generating ----------------------------------------------------------------
+    # -- while generating (the model's thread: never waits for Slack) ---------------------
 
     def on_token(self, token: str) -> None:
         self._raw += token
@@ -111,34 +167,62 @@ class ThreadReply:
             if NOT_FOUND.startswith(self._raw.strip()):
                 return  # could still become the abstention marker: show nothing yet
             self._feeding, token = True, self._raw.lstrip()
-        self._pending += self._renumber.feed(token)
-        due = time.monotonic() - self._last_flush >= (
-            self._flush_seconds if self.mode == "stream" else self._update_seconds
-        )
-        if self._pending.strip() and (due or len(self._pending) >= self._flush_chars * 4):
-            self._flush()
+        ready = self._renumber.feed(token)
+        with self._lock:
+            self._pending += ready
+            start = self._sender is None and bool(self._pending.strip())
+            if start:
+                self._sender = threading.Thread(target=self._send_loop, name="bron-stream", daemon=True)
+        if start:
+            self.budget.joined(self._team)
+            assert self._sender is not None
+            self._sender.start()
 
-    def _flush(self) -> None:
-        chunk, self._pending = self._pending, ""
-        self._last_flush = time.monotonic()
+    # -- the sender thread -----------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    chunk, self._pending = self._pending, ""
+                    done = self._done
+                if chunk.strip() or (chunk and self.ts is not None):
+                    self._deliver(chunk)
+                elif chunk:
+                    with self._lock:
+                        self._pending = chunk + self._pending
+                if done:
+                    return
+                self._wake.wait(self.budget.interval(self._team))
+                self._wake.clear()
+        finally:
+            self.budget.left(self._team)
+
+    def _deliver(self, chunk: str) -> None:
         if self.mode == "stream":
             try:
-                if self.ts is None:
-                    if not chunk.strip():
-                        self._pending = chunk
-                        return
-                    response = self.client.chat_startStream(
-                        channel=self.channel,
-                        thread_ts=self.thread_ts,
-                        markdown_text=chunk,
-                        recipient_team_id=self.recipient_team_id,
-                        recipient_user_id=self.recipient_user_id,
-                    )
-                    self.ts = str(response["ts"])
-                else:
-                    self.client.chat_appendStream(channel=self.channel, ts=self.ts, markdown_text=chunk)
-                self.shown += chunk
-                return
+                if self._stream is None:
+                    if not self.budget.may_start(self._team):
+                        log.info(
+                            "stream budget of %s used up; posting and updating in %s",
+                            self._team,
+                            self.channel,
+                        )
+                        self.mode = "update"
+                    else:
+                        self._stream = self.client.chat_stream(
+                            channel=self.channel,
+                            thread_ts=self.thread_ts,
+                            recipient_team_id=self.recipient_team_id,
+                            recipient_user_id=self.recipient_user_id,
+                            buffer_size=1,  # Bron decides when to send; the budget sets the cadence
+                        )
+                if self._stream is not None:
+                    response = self._stream.append(markdown_text=chunk)
+                    if self.ts is None and response is not None:
+                        self.ts = str(response["ts"])
+                    self.shown += chunk
+                    return
             except SlackClientError as exc:
                 log.warning("streaming to %s failed (%s); posting and updating instead", self.channel, exc)
                 self._leave_stream()
@@ -146,9 +230,21 @@ class ThreadReply:
         self._show(self.shown)
 
     def _leave_stream(self) -> None:
-        if self.ts is not None:
-            self._call("chat.stopStream", channel=self.channel, ts=self.ts)
+        if self._stream is not None and self.ts is not None:
+            try:
+                self._stream.stop()
+            except SlackClientError as exc:
+                log.error("Slack chat.stopStream in %s failed: %s", self.channel, exc)
+        self._stream = None
         self.mode = "update"
+
+    def _stop_sender(self) -> None:
+        with self._lock:
+            self._done = True
+            sender = self._sender
+        self._wake.set()
+        if sender is not None:
+            sender.join()
 
     def _show(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """Post the message, or update it once it exists (the non-streaming path)."""
@@ -172,25 +268,25 @@ class ThreadReply:
         `footer` is what a stream ends with; `streamed_ok` says the final text needs no marks, so a
         stream that showed exactly `text` is left as it is.
         """
-        self._pending += self._renumber.flush()
-        if self.mode == "stream" and self.ts is not None:
-            if self._pending:
-                try:
-                    self.client.chat_appendStream(
-                        channel=self.channel, ts=self.ts, markdown_text=self._pending
-                    )
-                    self.shown += self._pending
-                except SlackClientError as exc:
-                    log.warning("appending to the stream in %s failed: %s", self.channel, exc)
-            stopped = self._call("chat.stopStream", channel=self.channel, ts=self.ts, blocks=footer)
-            if stopped is not None and streamed_ok and self.shown.strip() == text.strip():
-                return self.ts
+        with self._lock:
+            self._pending += self._renumber.flush()
+        self._stop_sender()
+        rest, self._pending = self._pending, ""
+        if self.mode == "stream" and self._stream is not None:
+            try:
+                stopped = self._stream.stop(markdown_text=rest or None, blocks=footer)
+                self.shown += rest
+                if streamed_ok and self.shown.strip() == text.strip():
+                    return self.ts or str(stopped["ts"])
+            except SlackClientError as exc:
+                log.error("Slack chat.stopStream in %s failed: %s", self.channel, exc)
         self._show(text, blocks)
         return self.ts
 
     def fail(self, message: str) -> str | None:
         """Replace whatever was shown with a polite message (the cause goes to the log, not the user)."""
-        if self.mode == "stream" and self.ts is not None:
+        self._stop_sender()
+        if self.mode == "stream":
             self._leave_stream()
         self._show(message)
         return self.ts

@@ -1,14 +1,17 @@
-"""`ThreadReply` against the fake Slack: streamed answers, live renumbering, and the post+update fallback."""
+"""`ThreadReply` against the fake Slack: streamed answers, live renumbering, the post+update fallback,
+and delivery within the workspace's rate tiers that never holds up the model's tokens."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.slack.streaming import CitationRenumberer, ThreadReply
+from bot.slack.streaming import CitationRenumberer, StreamBudget, ThreadReply
 from tests.fakeslack import FakeSlack
 from tests.fakeslack.ids import CHANNEL_ID, TEAM_ID, USER_ID
 
@@ -23,11 +26,13 @@ def fake() -> Iterator[FakeSlack]:
         yield running
 
 
-def reply(fake: FakeSlack, thread_ts: str) -> ThreadReply:
-    client = WebClient(token="xoxb-test", base_url=fake.base_url)
+def reply(
+    fake: FakeSlack, thread_ts: str, *, budget: StreamBudget | None = None, client: WebClient | None = None
+) -> ThreadReply:
     return ThreadReply(
-        client, channel=CHANNEL_ID, thread_ts=thread_ts, recipient_team_id=TEAM_ID,
-        recipient_user_id=USER_ID, n_sources=6, flush_seconds=0,
+        client or WebClient(token="xoxb-test", base_url=fake.base_url), channel=CHANNEL_ID,
+        thread_ts=thread_ts, recipient_team_id=TEAM_ID, recipient_user_id=USER_ID, n_sources=6,
+        budget=budget or StreamBudget(appends_per_minute=6000, min_interval=0.01),
     )  # fmt: skip
 
 
@@ -69,9 +74,9 @@ def test_refused_streaming_falls_back_to_post_and_update(fake: FakeSlack) -> Non
     fake.assert_all_calls_valid()
 
 
-def test_a_stream_that_breaks_midway_is_finished_by_an_update(fake: FakeSlack) -> None:
+def test_a_stream_that_breaks_at_its_end_is_finished_by_an_update(fake: FakeSlack) -> None:
     question_ts = fake.add_message(CHANNEL_ID, "How many days?", user=USER_ID)
-    fake.fail_next("chat.appendStream", status=500)
+    fake.fail_next("chat.stopStream", status=500)
     r = reply(fake, question_ts)
     for token in ["Twenty-five ", "days ", "per year [1]."]:
         r.on_token(token)
@@ -83,6 +88,53 @@ def test_a_stream_that_breaks_midway_is_finished_by_an_update(fake: FakeSlack) -
 
     [message] = fake.messages(CHANNEL_ID, question_ts)
     assert message["ts"] == ts and message["blocks"] == final
+    assert len(fake.calls("chat.startStream")) == 1 and fake.calls("chat.update")
+
+
+def test_tokens_never_wait_for_slack_while_it_rate_limits_the_stream(fake: FakeSlack) -> None:
+    question_ts = fake.add_message(CHANNEL_ID, "How many days?", user=USER_ID)
+    fake.fail_next("chat.startStream", status=429, retry_after=2)
+    client = WebClient(
+        token="xoxb-test",
+        base_url=fake.base_url,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
+    r = reply(fake, question_ts, client=client)
+    began = time.monotonic()
+    for token in ["Twenty-five ", "days ", "per ", "year ", "[1]."]:
+        r.on_token(token)
+    generating = time.monotonic() - began
+    ts = r.finish(text="Twenty-five days per year [1].", blocks=FOOTER, footer=FOOTER, streamed_ok=True)
+
+    assert generating < 0.5  # the 2 s Retry-After was waited out on the sender thread
+    limited, started = fake.wait_for_call("chat.startStream", n=2)
+    assert (limited.status, started.status) == (429, 200)
+    [message] = fake.messages(CHANNEL_ID, question_ts)
+    assert (message["ts"], message["text"]) == (ts, "Twenty-five days per year [1].")
+    assert fake.unhandled_rate_limits() == []
+
+
+def test_stream_starts_beyond_the_workspace_budget_post_and_update_instead(fake: FakeSlack) -> None:
+    budget = StreamBudget(starts_per_minute=2, appends_per_minute=6000, min_interval=0.01)
+    threads = [fake.add_message(CHANNEL_ID, f"Question {n}?", user=USER_ID) for n in range(3)]
+    for thread in threads:
+        r = reply(fake, thread, budget=budget)
+        r.on_token("Twenty-five days [1].")
+        r.finish(text="Twenty-five days [1].", blocks=FOOTER, footer=FOOTER, streamed_ok=True)
+
+    assert len(fake.calls("chat.startStream")) == 2
+    [posted] = fake.calls("chat.postMessage")
+    assert posted.args["thread_ts"] == threads[2]
+    assert [len(fake.messages(CHANNEL_ID, t)) for t in threads] == [1, 1, 1]
+
+
+def test_the_send_cadence_is_shared_by_the_answers_of_a_workspace() -> None:
+    budget = StreamBudget(appends_per_minute=40, min_interval=1.0)
+    assert budget.interval("T1") == 1.5  # one answer: 40 sends a minute
+    for _ in range(10):
+        budget.joined("T1")
+    assert budget.interval("T1") == 15.0  # ten answers share the same 40
+    assert budget.interval("T2") == 1.5  # another workspace has its own limits
 
 
 def test_an_abstention_marker_is_never_shown(fake: FakeSlack) -> None:
