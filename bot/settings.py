@@ -55,7 +55,13 @@ class SlackSettings(BaseModel):
     http_port: int = 3000
     channels: dict[str, ChannelPolicy] = {}
     default_collections: list[str] = ["public"]
+    # who may search what (bot/slack/access.py): every full member holds dm_collections, plus the
+    # collections of their user groups (id "S…"); a channel answer uses only what channel and asker share
     dm_collections: list[str] = ["public"]
+    group_collections: dict[str, list[str]] = {}
+    guest_collections: list[str] = []
+    external_collections: list[str] = []
+    access_cache_s: float = 300.0
 
 
 class Settings(BaseSettings):

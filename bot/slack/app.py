@@ -10,6 +10,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.runtime import Runtime
 from bot.settings import SlackSettings
+from bot.slack.access import SlackAccess
 from bot.slack.commands import register_commands
 from bot.slack.dedupe import dedupe_events
 from bot.slack.feedback_modal import register_feedback
@@ -54,8 +55,9 @@ def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True) -> App
         name="bron",
     )
     app.use(dedupe_events(runtime.store))
-    register_events(app, runtime)
+    access = SlackAccess(settings)
+    register_events(app, runtime, access)
     register_agent_view(app)
-    register_commands(app, runtime)
-    register_feedback(app, runtime)
+    register_commands(app, runtime, access)
+    register_feedback(app, runtime, access)
     return app

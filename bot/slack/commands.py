@@ -10,14 +10,16 @@ import logging
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
 from bot.asking import supporting_spans
 from bot.runtime import Runtime
+from bot.slack.access import SlackAccess
 from bot.slack.answering import answer_payload
 from bot.slack.blocks import chunk_blocks, flag_blocks, hit_blocks
 from bot.slack.lookups import open_flags
 from bot.slack.metrics import BACKEND_ERRORS
-from bot.slack.questions import Question, collections_for, parse_message_link
+from bot.slack.questions import Question, parse_message_link
 from bot.slack.spec import COMMAND_ASK, COMMAND_FLAGS, COMMAND_SOURCES
 from bot.slack.texts import text, unavailable
 from feedback.access import may_see
@@ -32,10 +34,13 @@ log = logging.getLogger(__name__)
 SOURCES_K = 5
 
 
-def _command_question(runtime: Runtime, command: dict[str, Any]) -> Question:
+def _command_question(
+    runtime: Runtime, access: SlackAccess, client: WebClient, command: dict[str, Any]
+) -> Question:
+    """The command as a question, scoped to what its user may search where they typed it."""
     channel = str(command.get("channel_id", ""))
     is_dm = channel.startswith("D")
-    return Question(
+    question = Question(
         text=str(command.get("text", "")).strip(),
         channel=channel,
         user=str(command.get("user_id", "")),
@@ -43,12 +48,13 @@ def _command_question(runtime: Runtime, command: dict[str, Any]) -> Question:
         thread_ts="",
         team_id=command.get("team_id"),
         surface="slack_command",
-        collections=collections_for(runtime.settings.slack, channel, is_dm=is_dm),
+        collections=(),
         is_dm=is_dm,
     )
+    return access.scoped(client, question)
 
 
-def register_commands(app: App, runtime: Runtime) -> None:
+def register_commands(app: App, runtime: Runtime, access: SlackAccess) -> None:
     def ack_ask(ack: Ack, command: dict[str, Any]) -> None:
         question = str(command.get("text", "")).strip()
         if question:
@@ -56,13 +62,13 @@ def register_commands(app: App, runtime: Runtime) -> None:
         else:
             ack(text=text("en", "empty"))
 
-    def ask_command(command: dict[str, Any], respond: Respond) -> None:
-        question = _command_question(runtime, command)
+    def ask_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        question = _command_question(runtime, access, client, command)
         if question.text:
             respond(**answer_payload(runtime, question))
 
-    def sources_command(command: dict[str, Any], respond: Respond) -> None:
-        question = _command_question(runtime, command)
+    def sources_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        question = _command_question(runtime, access, client, command)
         language = detect_language(question.text)
         link = parse_message_link(question.text)
         if link is not None:

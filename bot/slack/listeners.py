@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.runtime import Runtime
+from bot.slack.access import SlackAccess
 from bot.slack.answering import answer_in_thread, thread_history
 from bot.slack.feedback_modal import feedback_from_reaction
 from bot.slack.lookups import bron_answered_in_thread
@@ -29,7 +30,7 @@ def _ack(ack: Ack) -> None:
     ack()
 
 
-def register_events(app: App, runtime: Runtime) -> None:
+def register_events(app: App, runtime: Runtime, access: SlackAccess) -> None:
     settings = runtime.settings.slack
 
     def team_of(body: dict[str, Any], context: BoltContext) -> str | None:
@@ -41,6 +42,7 @@ def register_events(app: App, runtime: Runtime) -> None:
         question = question_from_event(
             event, settings, bot_user_id=context.bot_user_id, team_id=team_of(body, context), surface="slack"
         )
+        question = access.scoped(client, question, shared_externally=bool(body.get("is_ext_shared_channel")))
         history: tuple[tuple[str, str], ...] = ()
         if question.thread_ts != question.ts:
             history = thread_history(
@@ -63,6 +65,7 @@ def register_events(app: App, runtime: Runtime) -> None:
         )
         if route == "follow_up" and not _bron_in_thread(runtime, question):
             return
+        question = access.scoped(client, question, shared_externally=bool(body.get("is_ext_shared_channel")))
         history: tuple[tuple[str, str], ...] = ()
         if question.thread_ts != question.ts:  # a follow-up, or a reply in a DM thread
             history = thread_history(

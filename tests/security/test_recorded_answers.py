@@ -29,7 +29,6 @@ from feedback.review import resolve_flag
 from feedback.settings import StoreSettings
 from feedback.store import find_by_message
 from retrieval.ingest import ingest_paths
-from serving.llm import LLMClient
 from serving.settings import ServingSettings
 from tests.fakeslack import FakeSlack, payloads
 from tests.fakeslack.ids import CHANNEL_ID, TEAM_DOMAIN, USER_ID
@@ -68,16 +67,26 @@ def hr_answer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HrAnswer]:
         reviewers=[REVIEWER, HR_REVIEWER], reviewer_collections={HR_REVIEWER: ["hr", "public"]}
     )
     settings = Settings(
-        data_dir=data_dir, store=store, serving=ServingSettings(min_dense_score=1.01, quote_bar=None)
+        data_dir=data_dir,
+        store=store,
+        serving=ServingSettings(
+            min_dense_score=1.01,
+            quote_bar=None,
+            llm_base_url=f"http://127.0.0.1:{dead_port()}/v1",
+            max_retries=0,
+        ),
     )
-    with FakeSlack() as fake, open_runtime(settings, with_llm=False) as running:
+    with FakeSlack() as fake, open_runtime(settings) as running:
         ingest_paths([root / "hr"], backend=running.backend, embedder=running.embedder, collection="hr")
         ingest_paths([root / "handbook"], backend=running.backend, embedder=running.embedder)
+        fake.workspace.usergroups["S0HRGROUP1"] = [HR_USER]
         slack = slack_settings(fake).model_copy(
-            update={"channels": {HR_CHANNEL: ChannelPolicy(collections=["hr", "public"])}}
+            update={
+                "channels": {HR_CHANNEL: ChannelPolicy(collections=["hr", "public"])},
+                "group_collections": {"S0HRGROUP1": ["hr"]},
+            }
         )
-        llm = LLMClient.from_settings(base_url=f"http://127.0.0.1:{dead_port()}/v1", max_retries=0)
-        runtime = replace(running, llm=llm, settings=running.settings.model_copy(update={"slack": slack}))
+        runtime = replace(running, settings=running.settings.model_copy(update={"slack": slack}))
         app = build_app(runtime, http=True)
         event = payloads.event_callback(payloads.app_mention(QUESTION, channel=HR_CHANNEL, user=HR_USER))
         send(app, fake, event)
