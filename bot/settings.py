@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from connectors.settings import SourceName, SourceSettings, SyncSettings
 from feedback.settings import StoreSettings
 from retrieval.settings import RetrievalSettings
 from serving.settings import ServingSettings
@@ -75,6 +76,8 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     store: StoreSettings = StoreSettings()
     slack: SlackSettings = SlackSettings()
+    sources: dict[SourceName, SourceSettings] = {}
+    sync: SyncSettings = SyncSettings()
     log_level: str = "INFO"
 
     @classmethod

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from connectors.base import (
     Change,
@@ -302,6 +302,7 @@ class SyncEngine:
         report: SyncReport,
     ) -> None:
         row = rows.get(change.item_id)
+        is_new = row is None
         if change.kind is ChangeKind.DELETE:
             if row is not None and row.indexed:
                 row.pending_delete = True
@@ -326,7 +327,7 @@ class SyncEngine:
         if change.extra:
             row.extra = {**{k: v for k, v in row.extra.items() if k.startswith("_")}, **change.extra}
         if collection is None:
-            self._unmap(row, change, report)
+            self._unmap(row, change, report, warn=is_new or row.indexed)
             return
         same_place = row.indexed and row.collection == collection
         if change.kind is ChangeKind.UNCHANGED and same_place:
@@ -387,12 +388,13 @@ class SyncEngine:
         row.indexed, row.collection, row.content_hash, row.version = True, collection, digest, change.version
         row.extra = {**row.extra, "_body": body, "_title": document.title, "_url": doc.url}
 
-    def _unmap(self, row: _Row, change: Change, report: SyncReport) -> None:
+    def _unmap(self, row: _Row, change: Change, report: SyncReport, *, warn: bool) -> None:
         if row.indexed:
             self.backend.delete_document(row.doc_id)
         row.indexed, row.collection, row.content_hash, row.version = False, None, None, None
         report.unmapped.append(row.doc_id)
-        log.warning("%s: container %r maps to no collection; not served", row.doc_id, change.container)
+        log.log(logging.WARNING if warn else logging.DEBUG,
+                "%s: container %r maps to no collection; not served", row.doc_id, change.container)  # fmt: skip
 
     def _failed(self, row: _Row, collection: str, error: str, report: SyncReport) -> None:
         report.failed.append((row.doc_id, error))
@@ -455,7 +457,42 @@ class SyncEngine:
             report.deleted.append(r.doc_id)
 
 
-def stream_states(store: FeedbackStore) -> list[SourceSync]:
-    """Every stream's stored state, for `bron sources --status` and the metrics."""
+@dataclass(frozen=True)
+class StreamStatus:
+    source: str
+    stream: str
+    last_success_at: datetime | None
+    last_error: str | None
+    in_progress: bool
+    documents: int
+
+    def age_s(self, now: datetime | None = None) -> float | None:
+        if self.last_success_at is None:
+            return None
+        when = self.last_success_at
+        if when.tzinfo is None:  # SQLite hands back naive datetimes; they were written in UTC
+            when = when.replace(tzinfo=UTC)
+        return ((now or datetime.now(UTC)) - when).total_seconds()
+
+
+def stream_status(store: FeedbackStore) -> list[StreamStatus]:
+    """Every synced stream: when it last succeeded, its last error and how many documents it serves."""
     with store.session() as s:
-        return list(s.scalars(select(SourceSync).order_by(SourceSync.stream)))
+        counts = dict(
+            s.execute(
+                select(SourceItem.stream, func.count())
+                .where(SourceItem.indexed.is_(True))
+                .group_by(SourceItem.stream)
+            ).all()
+        )
+        return [
+            StreamStatus(
+                st.source,
+                st.stream,
+                st.last_success_at,
+                st.last_error,
+                st.in_progress,
+                int(counts.get(st.stream, 0)),
+            )
+            for st in s.scalars(select(SourceSync).order_by(SourceSync.stream))
+        ]
