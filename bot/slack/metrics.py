@@ -6,7 +6,7 @@ only together with those.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from serving.answer import Answer
 
@@ -33,6 +33,12 @@ FLAGS = Counter(
 )
 SLACK_EVENTS = Counter(
     "bron_slack_events_total", "Slack events received, by outcome.", ["outcome"], registry=REGISTRY
+)
+DEPENDENCY_UP = Gauge(
+    "bron_dependency_up",
+    "1 when the dependency answered Bron's last readiness probe, else 0 (Bron stays ready either way).",
+    ["dependency"],
+    registry=REGISTRY,
 )
 
 _STAGES = {
