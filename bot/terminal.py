@@ -124,5 +124,5 @@ def chat_loop(runtime: Runtime, console: Console, *, user: str = "local-user") -
             continue
         console.print(escape(render_text(result.answer)))
         last = result
-        if not result.answer.abstained:
-            history.append((line, result.answer.text))
+        # a declined question still sets the topic its follow-up leans on ("and from age 55?")
+        history.append((line, result.answer.text))
