@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -263,14 +263,49 @@ class SyncEngine:
         known = _Known(rows, generation, full)
         for batch in source.changes(cursor, known):
             dirty: set[str] = set()
-            for change in batch.changes:
-                self._apply(source, source_name, mapping, rows, change, generation, report)
-                dirty.add(change.item_id)
+            before: dict[str, _Row | None] = {}
+            # one write batch per listing batch: Elasticsearch gets bulk requests and one refresh
+            with self.backend.batched() as refused:
+                for change in batch.changes:
+                    old = rows.get(change.item_id)
+                    before.setdefault(change.item_id, replace(old, extra=dict(old.extra)) if old else None)
+                    self._apply(source, source_name, mapping, rows, change, generation, report)
+                    dirty.add(change.item_id)
+            if refused:
+                self._undo_refused(rows, before, refused, report)
+                self._save(source.name, rows, dirty, None)
+                raise SourceError(
+                    f"{source.name}: the index refused {len(refused)} document(s) (first: {refused[0][1]}); "
+                    "they keep their old version and the next sync retries this batch"
+                )
             self._save(source.name, rows, dirty, batch)
             if stop is not None and stop():
                 raise SyncInterrupted(f"{source.name}: stopped; the next sync resumes here")
 
-    def _save(self, stream: str, rows: dict[str, _Row], dirty: set[str], batch: ChangeBatch) -> None:
+    def _undo_refused(
+        self,
+        rows: dict[str, _Row],
+        before: dict[str, _Row | None],
+        refused: list[tuple[str, str]],
+        report: SyncReport,
+    ) -> None:
+        by_doc = {r.doc_id: item_id for item_id, r in rows.items()}
+        for doc_id, reason in refused:
+            item_id = by_doc.get(doc_id)
+            if item_id is None:
+                continue
+            old = before.get(item_id)
+            if old is None:
+                del rows[item_id]
+            else:
+                rows[item_id] = old
+            for done in (report.added, report.updated, report.renamed, report.moved):
+                if doc_id in done:
+                    done.remove(doc_id)
+            report.failed.append((doc_id, reason))
+
+    def _save(self, stream: str, rows: dict[str, _Row], dirty: set[str], batch: ChangeBatch | None) -> None:
+        """Item rows, and the cursor after `batch` (None: keep the stored cursor, replay the batch)."""
         with self.store.session() as s:
             for item_id in dirty:
                 r = rows.get(item_id)
@@ -287,9 +322,10 @@ class SyncEngine:
                         updated_at=datetime.now(UTC),
                     )
                 )  # fmt: skip
-            state = s.get(SourceSync, stream)
-            assert state is not None
-            state.cursor = batch.cursor
+            if batch is not None:
+                state = s.get(SourceSync, stream)
+                assert state is not None
+                state.cursor = batch.cursor
 
     def _apply(
         self,
