@@ -21,7 +21,7 @@ from serving.context import build_context, source_text
 from serving.conversation import History, Turn, read_turn
 from serving.evidence_model import DENSE, EvidenceModel, evidence_hits
 from serving.llm import LLMClient, TokenCallback
-from serving.quoting import quote_claim, with_lead
+from serving.quoting import quote_claim, readable, with_lead
 from serving.settings import ServingSettings
 from serving.verification import clean_draft, rewrite_citations, strip_markers
 
@@ -284,11 +284,20 @@ def _quote(
     """(the quote, cited, and its check) when the evidence reaches the quote bar and the check supports
     the quote; None: decline. A quote is checked like any answer (against `texts`, the sources as the
     model read them), so its score is stored with it; it is taken from the chunk text alone, without
-    the title and section lines."""
+    the title and section lines, as a reader would say it (serving.quoting.readable).
+
+    Only a source that itself reaches the evidence bar for `question` (the standalone reading) is
+    quoted: the window nearest the question in a source that is off the question's topic is a
+    sentence on something else ("Eigen huwelijk …: 2 dagen" for a password question)."""
     if policy.quote_bar is None or evidence is None or evidence < policy.quote_bar or not sources:
         return None
-    n, window = checker.nearest(question, [h.chunk.text for h in sources])
-    text = quote_claim(window, n)
+    margin = policy.cross_language_margin
+    own = [hit_evidence(h, language, cross_language_margin=margin, key=key) for h in sources]
+    quotable = [i for i, e in enumerate(own) if e is not None and e >= policy.bar]
+    if not quotable:
+        return None
+    k, window = checker.nearest(question, [readable(sources[i].chunk.text) for i in quotable])
+    text = quote_claim(window, quotable[k - 1] + 1)
     report = checker.check(text, texts, question=question)
     if not report.sentences or not all(s.supported for s in report.sentences):
         return None
