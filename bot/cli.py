@@ -77,6 +77,13 @@ def settings_for_cli() -> Settings:
     return settings
 
 
+COLLECTIONS_OPTION = typer.Option(
+    "--collection",
+    help="Search these collections (repeatable); default: what every member holds "
+    "(BRON_SLACK__DM_COLLECTIONS, public).",
+)
+
+
 def default_corpus(settings: Settings) -> list[CorpusRoot]:
     return [CorpusRoot(e.path, e.collection) for e in settings.corpus] or [CorpusRoot(SAMPLE_HANDBOOK)]
 
@@ -170,7 +177,7 @@ def ask_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print answer, citations, chunks and timings as JSON.")
     ] = False,
-    collection: Annotated[list[str] | None, typer.Option(help="Only search these collections.")] = None,
+    collection: Annotated[list[str] | None, COLLECTIONS_OPTION] = None,
 ) -> None:
     """Answer one question from the indexed documents, with numbered sources."""
     from bot.asking import AskContext, ask
@@ -183,7 +190,7 @@ def ask_command(
             raise EmptyQuestionError("ask a question: the text was empty")
         with open_runtime(settings) as runtime:
             _ingest_if_empty(settings, runtime.backend.count_chunks())
-            ctx = AskContext(surface="cli", collections=tuple(collection) if collection else None)
+            ctx = AskContext(surface="cli", collections=tuple(collection or settings.slack.dm_collections))
             result = ask(runtime, question, ctx)
     if as_json:
         console.print_json(json.dumps(to_json(result)))
@@ -355,7 +362,7 @@ def _print_source_status(settings: Settings) -> None:
 def sources(
     query: Annotated[str | None, typer.Argument(help="What to search for.")] = None,
     k: Annotated[int, typer.Option(help="How many chunks.")] = 5,
-    collection: Annotated[list[str] | None, typer.Option(help="Only search these collections.")] = None,
+    collection: Annotated[list[str] | None, COLLECTIONS_OPTION] = None,
     status: Annotated[
         bool, typer.Option("--status", help="Connected sources: age of the last successful sync, errors.")
     ] = False,
@@ -372,7 +379,7 @@ def sources(
     if not query:
         err.print("Give a query, or --status for connected sources.")
         raise typer.Exit(2)
-    filters = SearchFilters(collections=tuple(collection)) if collection else None
+    filters = SearchFilters(collections=tuple(collection or settings.slack.dm_collections))
     with friendly_errors(), open_runtime(settings, with_llm=False) as runtime:
         result = runtime.retriever.search(query, k=k, filters=filters)
     for hit in result.hits:

@@ -118,7 +118,10 @@ def chat_loop(runtime: Runtime, console: Console, *, user: str = "local-user") -
                 console.print(f"[red]{escape(str(exc))}[/red]")
             continue
         try:
-            result = ask(runtime, line, AskContext(surface="chat", asker=user, history=tuple(history)))
+            # the local chat is a member's DM: it searches what every member holds, never more
+            collections = tuple(runtime.settings.slack.dm_collections)
+            ctx = AskContext(surface="chat", asker=user, history=tuple(history), collections=collections)
+            result = ask(runtime, line, ctx)
         except (GenerationError, EmptyQuestionError) as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
             continue

@@ -182,12 +182,13 @@ def register_feedback(app: App, runtime: Runtime, access: SlackAccess) -> None:
     def on_sources_button(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         interaction_id = str(body["actions"][0].get("value", ""))
+        channel = str((body.get("channel") or {}).get("id", ""))
+        user = str((body.get("user") or {}).get("id", ""))
+        # the clicker's scope where they clicked: a message can be shared beyond its first audience
+        scope = access.scope(client, user=user, channel=channel, is_dm=channel.startswith("D"))
         try:
             with runtime.store.session() as session:
                 interaction = get_interaction(session, interaction_id)
-                channel = str((body.get("channel") or {}).get("id", ""))
-                user = str((body.get("user") or {}).get("id", ""))
-                scope = access.scope(client, user=user, channel=channel, is_dm=channel.startswith("D"))
                 if interaction is None or not may_see((c.collection for c in interaction.chunks), scope):
                     return
                 used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)
