@@ -197,3 +197,21 @@ def test_bron_run_keeps_the_index_current_on_its_schedule(tmp_path: Path, site: 
     assert "Bike plan" not in gone and "zebrafiets" not in gone
     status = json.dumps(_bron(["sources", "--status"], env))
     assert "5 documents" in status
+
+
+def test_the_review_page_shows_each_source_and_its_last_sync(env: Path, site: FakeSite) -> None:
+    from starlette.testclient import TestClient
+
+    from bot.review.app import ReviewConfig, create_app
+
+    assert CliRunner().invoke(app, ["sync"]).exit_code == 0
+    url = f"sqlite:///{(env / 'bron.db').resolve()}"
+    store = FeedbackStore(url)
+    try:
+        client = TestClient(create_app(store, ReviewConfig(reviewers=("alice",), token="t")))
+        page = client.get("/", auth=("alice", "t"))
+        assert page.status_code == 200
+        assert "Connected sources" in page.text and "intranet" in page.text
+        assert "s ago" in page.text and "<td>6</td>" in page.text
+    finally:
+        store.close()
