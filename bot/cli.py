@@ -171,6 +171,26 @@ def ingest(
         _ingest(settings, [CorpusRoot(p, collection) for p in paths], dry_run=dry_run)
 
 
+@app.command()
+def reindex() -> None:
+    """Rebuild the index from the documents it holds, chunked and embedded as the settings say now.
+
+    Needed after changing the chunk size or overlap or the embedder: the index refuses to be searched
+    with other settings than it was built with.
+    """
+    from bot.runtime import reindex as rebuild_index
+
+    settings = settings_for_cli()
+    with friendly_errors():
+        report = rebuild_index(settings)
+    r = settings.retrieval
+    err.print(
+        f"{report.documents} documents re-indexed with chunk_words={r.chunk_words}, "
+        f"chunk_overlap_words={r.chunk_overlap_words}: {report.chunks_before} chunks before, "
+        f"{report.chunks_after} now"
+    )
+
+
 @app.command("ask")
 def ask_command(
     question: Annotated[str, typer.Argument(help="The question, in Dutch or English.")],
