@@ -358,6 +358,10 @@ def citations_command(
     out: Annotated[
         Path | None, typer.Option(help="write JSON results here (and per-question lines beside it)")
     ] = None,
+    min_shared_words: Annotated[
+        int | None,
+        typer.Option(help="clapnq, re-attributing an old log: this shared-run length (choose on tune)"),
+    ] = None,
 ) -> None:
     """Citation precision (the cited source holds the sentence's supporting span), figures cited to the
     documents holding them, and the gold document cited when it was retrieved, for every answered question.
@@ -377,7 +381,7 @@ def citations_command(
             raise typer.BadParameter(
                 "--set clapnq scores a log: give --answers-log (from `bron eval answers --clapnq`)"
             )
-        report |= _clapnq_citations(settings, clapnq, answers_log)
+        report |= _clapnq_citations(settings, clapnq, answers_log, min_shared_words)
     elif set_name in ("handbook", "near-duplicates"):
         from evaluation.answers import Case, ask_all
         from retrieval.ingest import ingest_paths
@@ -422,7 +426,9 @@ def citations_command(
     _write(out, report)
 
 
-def _clapnq_citations(settings: Settings, folder: Path, answers_log: Path) -> dict[str, Any]:
+def _clapnq_citations(
+    settings: Settings, folder: Path, answers_log: Path, min_shared_words: int | None
+) -> dict[str, Any]:
     """Score a CLAPnq answers log, per half; re-attribute rows that hold only the final text."""
     from bot.runtime import open_runtime
     from evaluation import citations as cit
@@ -440,6 +446,11 @@ def _clapnq_citations(settings: Settings, folder: Path, answers_log: Path) -> di
         with open_runtime(_clapnq_settings(settings), with_llm=False) as runtime:
             _indexed_clapnq(runtime, folder)
             assert runtime.checker is not None
+            if min_shared_words is not None:
+                from serving.grounding import GroundednessChecker
+
+                assert isinstance(runtime.checker, GroundednessChecker)
+                runtime.checker.min_shared_words = min_shared_words
             for r in rows:
                 records.append(cit.reattribute(
                     r, by_id[str(r["id"])], retriever=runtime.retriever, policy=runtime.policy,
@@ -450,6 +461,7 @@ def _clapnq_citations(settings: Settings, folder: Path, answers_log: Path) -> di
     return {
         "log": str(answers_log),
         "reattributed": reattributed,
+        "min_shared_words": min_shared_words,
         **{f"answers_{h}": cit.score(rs, texts).summary() for h, rs in halves.items() if rs},
     }
 
