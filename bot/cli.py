@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -28,6 +28,9 @@ from retrieval.errors import RetrievalError
 from retrieval.ingest import CorpusRoot
 from serving.answer import EmptyQuestionError
 from serving.errors import GenerationError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 app = typer.Typer(help="Bron answers questions from your documents, with sources.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
@@ -72,6 +75,13 @@ def settings_for_cli() -> Settings:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     return settings
+
+
+COLLECTIONS_OPTION = typer.Option(
+    "--collection",
+    help="Search these collections (repeatable); default: what every member holds "
+    "(BRON_SLACK__DM_COLLECTIONS, public).",
+)
 
 
 def default_corpus(settings: Settings) -> list[CorpusRoot]:
@@ -161,13 +171,33 @@ def ingest(
         _ingest(settings, [CorpusRoot(p, collection) for p in paths], dry_run=dry_run)
 
 
+@app.command()
+def reindex() -> None:
+    """Rebuild the index from the documents it holds, chunked and embedded as the settings say now.
+
+    Needed after changing the chunk size or overlap or the embedder: the index refuses to be searched
+    with other settings than it was built with.
+    """
+    from bot.runtime import reindex as rebuild_index
+
+    settings = settings_for_cli()
+    with friendly_errors():
+        report = rebuild_index(settings)
+    r = settings.retrieval
+    err.print(
+        f"{report.documents} documents re-indexed with chunk_words={r.chunk_words}, "
+        f"chunk_overlap_words={r.chunk_overlap_words}: {report.chunks_before} chunks before, "
+        f"{report.chunks_after} now"
+    )
+
+
 @app.command("ask")
 def ask_command(
     question: Annotated[str, typer.Argument(help="The question, in Dutch or English.")],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print answer, citations, chunks and timings as JSON.")
     ] = False,
-    collection: Annotated[list[str] | None, typer.Option(help="Only search these collections.")] = None,
+    collection: Annotated[list[str] | None, COLLECTIONS_OPTION] = None,
 ) -> None:
     """Answer one question from the indexed documents, with numbered sources."""
     from bot.asking import AskContext, ask
@@ -180,7 +210,7 @@ def ask_command(
             raise EmptyQuestionError("ask a question: the text was empty")
         with open_runtime(settings) as runtime:
             _ingest_if_empty(settings, runtime.backend.count_chunks())
-            ctx = AskContext(surface="cli", collections=tuple(collection) if collection else None)
+            ctx = AskContext(surface="cli", collections=tuple(collection or settings.slack.dm_collections))
             result = ask(runtime, question, ctx)
     if as_json:
         console.print_json(json.dumps(to_json(result)))
@@ -219,7 +249,7 @@ def run(
         if settings.corpus or settings.retrieval.backend == "sqlite":
             # a shared Elasticsearch index is filled by `bron ingest`, never by each replica at start
             _ingest(settings, default_corpus(settings), dry_run=False)
-        with open_runtime(settings) as runtime:
+        with open_runtime(settings) as runtime, _scheduled_sync(runtime):
             slack = settings.slack
             if http or (slack.bot_token and slack.app_token):
                 from bot.slack.app import SlackConfigError
@@ -247,18 +277,129 @@ def migrate() -> None:
     err.print("database is up to date")
 
 
+@contextmanager
+def _scheduled_sync(runtime: Runtime) -> Iterator[None]:
+    """`bron run` keeps connected sources current: every BRON_SYNC__INTERVAL_S, in the background."""
+    from bot.slack.metrics import REGISTRY
+    from bot.syncing import SourceSyncCollector, make_engine, start_scheduler
+
+    settings = runtime.settings
+    collector = SourceSyncCollector(runtime.store)
+    REGISTRY.register(collector)
+    scheduler = start_scheduler(
+        make_engine(settings, runtime.store, runtime.backend, runtime.embedder), settings
+    )
+    if scheduler is not None:
+        err.print(f"Syncing {len(settings.sources)} source(s) every {settings.sync.interval_s:g} s.")
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+        REGISTRY.unregister(collector)
+
+
+@app.command("sync")
+def sync_command(
+    source: Annotated[str | None, typer.Argument(help="One source by name; all of them without.")] = None,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option("--allow-mass-delete", help="Apply deletions beyond BRON_SYNC__MAX_DELETE_SHARE."),
+    ] = False,
+) -> None:
+    """Bring the index in step with connected sources ([sources.NAME] in bron.toml) now."""
+    from bot.runtime import build_backend, build_embedder, open_store
+    from bot.syncing import UnknownSourceError, make_engine, sync_sources
+
+    settings = settings_for_cli()
+    if not settings.sources:
+        err.print("No sources configured: add [sources.NAME] to bron.toml (see deploy/README.md).")
+        raise typer.Exit(1)
+    failed = False
+    with friendly_errors():
+        embedder = build_embedder(settings)
+        backend = build_backend(settings, embedder)
+        store = open_store(settings)
+        try:
+            engine = make_engine(settings, store, backend, embedder, allow_mass_delete=allow_mass_delete)
+            try:
+                runs = sync_sources(engine, settings, source)
+            except UnknownSourceError as exc:
+                err.print(f"[red]Error:[/red] {escape(str(exc))}")
+                raise typer.Exit(1) from None
+        finally:
+            backend.close()
+            store.close()
+    for run_ in runs:
+        for r in run_.reports:
+            s = r.summary()
+            rate = f", {r.documents / r.seconds:.1f} docs/s" if r.seconds else ""
+            err.print(
+                f"{escape(r.stream)}: {s['added']} added, {s['updated']} updated, {s['renamed']} renamed, "
+                f"{s['moved']} moved, {s['deleted']} deleted, {s['unchanged']} unchanged, "
+                f"{s['unmapped']} not served (no collection), {s['failed']} failed{rate}"
+                + (" (listed in full)" if r.full_pass else "")
+            )
+            for item, reason in r.failed[:20]:
+                err.print(f"  [yellow]-[/yellow] {escape(item)}: {escape(reason)}")
+            if r.blocked_deletes:
+                failed = True
+                err.print(
+                    f"[red]{r.blocked_deletes} of {r.indexed_before} documents would be deleted; held back.[/red] "
+                    "Check the source; if it is right, run `bron sync --allow-mass-delete`."
+                )
+        if run_.error:
+            failed = True
+            err.print(f"[red]Error:[/red] {escape(run_.source)}: {escape(run_.error)}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_source_status(settings: Settings) -> None:
+    from bot.runtime import open_store
+    from bot.syncing import format_age, status_rows
+
+    store = open_store(settings)
+    try:
+        rows = status_rows(store, settings)
+    finally:
+        store.close()
+    if not rows:
+        err.print("No sources configured or synced.")
+    for r in rows:
+        state = "syncing" if r.in_progress else ("error" if r.last_error else "ok")
+        if r.last_success_at is None:
+            state = "error" if r.last_error else "never synced"
+        console.print(
+            f"[bold]{escape(r.stream)}[/bold]  last success {format_age(r.age_s())}  "
+            f"{r.documents} documents  {state}"
+        )
+        if r.last_error:
+            console.print(f"    [yellow]{escape(r.last_error[:300])}[/yellow]")
+
+
 @app.command()
 def sources(
-    query: Annotated[str, typer.Argument(help="What to search for.")],
+    query: Annotated[str | None, typer.Argument(help="What to search for.")] = None,
     k: Annotated[int, typer.Option(help="How many chunks.")] = 5,
-    collection: Annotated[list[str] | None, typer.Option(help="Only search these collections.")] = None,
+    collection: Annotated[list[str] | None, COLLECTIONS_OPTION] = None,
+    status: Annotated[
+        bool, typer.Option("--status", help="Connected sources: age of the last successful sync, errors.")
+    ] = False,
 ) -> None:
-    """Search the sources without generating an answer."""
+    """Search the sources without generating an answer (or, with --status, show connected sources)."""
     from bot.runtime import open_runtime
     from retrieval.types import SearchFilters
 
     settings = settings_for_cli()
-    filters = SearchFilters(collections=tuple(collection)) if collection else None
+    if status:
+        with friendly_errors():
+            _print_source_status(settings)
+        return
+    if not query:
+        err.print("Give a query, or --status for connected sources.")
+        raise typer.Exit(2)
+    filters = SearchFilters(collections=tuple(collection or settings.slack.dm_collections))
     with friendly_errors(), open_runtime(settings, with_llm=False) as runtime:
         result = runtime.retriever.search(query, k=k, filters=filters)
     for hit in result.hits:

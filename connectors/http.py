@@ -18,8 +18,10 @@ import httpx
 from connectors.base import SourceError
 
 log = logging.getLogger(__name__)
-# httpx logs every URL at INFO; pre-authenticated download links carry tokens in their query string
-logging.getLogger("httpx").setLevel(logging.WARNING)
+# httpx logs every URL at INFO and httpcore response headers at DEBUG; pre-authenticated download
+# links (Location headers, query strings) carry tokens
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 

@@ -21,11 +21,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from connectors.base import (
     Change,
@@ -263,14 +263,49 @@ class SyncEngine:
         known = _Known(rows, generation, full)
         for batch in source.changes(cursor, known):
             dirty: set[str] = set()
-            for change in batch.changes:
-                self._apply(source, source_name, mapping, rows, change, generation, report)
-                dirty.add(change.item_id)
+            before: dict[str, _Row | None] = {}
+            # one write batch per listing batch: Elasticsearch gets bulk requests and one refresh
+            with self.backend.batched() as refused:
+                for change in batch.changes:
+                    old = rows.get(change.item_id)
+                    before.setdefault(change.item_id, replace(old, extra=dict(old.extra)) if old else None)
+                    self._apply(source, source_name, mapping, rows, change, generation, report)
+                    dirty.add(change.item_id)
+            if refused:
+                self._undo_refused(rows, before, refused, report)
+                self._save(source.name, rows, dirty, None)
+                raise SourceError(
+                    f"{source.name}: the index refused {len(refused)} document(s) (first: {refused[0][1]}); "
+                    "they keep their old version and the next sync retries this batch"
+                )
             self._save(source.name, rows, dirty, batch)
             if stop is not None and stop():
                 raise SyncInterrupted(f"{source.name}: stopped; the next sync resumes here")
 
-    def _save(self, stream: str, rows: dict[str, _Row], dirty: set[str], batch: ChangeBatch) -> None:
+    def _undo_refused(
+        self,
+        rows: dict[str, _Row],
+        before: dict[str, _Row | None],
+        refused: list[tuple[str, str]],
+        report: SyncReport,
+    ) -> None:
+        by_doc = {r.doc_id: item_id for item_id, r in rows.items()}
+        for doc_id, reason in refused:
+            item_id = by_doc.get(doc_id)
+            if item_id is None:
+                continue
+            old = before.get(item_id)
+            if old is None:
+                del rows[item_id]
+            else:
+                rows[item_id] = old
+            for done in (report.added, report.updated, report.renamed, report.moved):
+                if doc_id in done:
+                    done.remove(doc_id)
+            report.failed.append((doc_id, reason))
+
+    def _save(self, stream: str, rows: dict[str, _Row], dirty: set[str], batch: ChangeBatch | None) -> None:
+        """Item rows, and the cursor after `batch` (None: keep the stored cursor, replay the batch)."""
         with self.store.session() as s:
             for item_id in dirty:
                 r = rows.get(item_id)
@@ -287,9 +322,10 @@ class SyncEngine:
                         updated_at=datetime.now(UTC),
                     )
                 )  # fmt: skip
-            state = s.get(SourceSync, stream)
-            assert state is not None
-            state.cursor = batch.cursor
+            if batch is not None:
+                state = s.get(SourceSync, stream)
+                assert state is not None
+                state.cursor = batch.cursor
 
     def _apply(
         self,
@@ -302,6 +338,7 @@ class SyncEngine:
         report: SyncReport,
     ) -> None:
         row = rows.get(change.item_id)
+        is_new = row is None
         if change.kind is ChangeKind.DELETE:
             if row is not None and row.indexed:
                 row.pending_delete = True
@@ -326,7 +363,7 @@ class SyncEngine:
         if change.extra:
             row.extra = {**{k: v for k, v in row.extra.items() if k.startswith("_")}, **change.extra}
         if collection is None:
-            self._unmap(row, change, report)
+            self._unmap(row, change, report, warn=is_new or row.indexed)
             return
         same_place = row.indexed and row.collection == collection
         if change.kind is ChangeKind.UNCHANGED and same_place:
@@ -387,12 +424,13 @@ class SyncEngine:
         row.indexed, row.collection, row.content_hash, row.version = True, collection, digest, change.version
         row.extra = {**row.extra, "_body": body, "_title": document.title, "_url": doc.url}
 
-    def _unmap(self, row: _Row, change: Change, report: SyncReport) -> None:
+    def _unmap(self, row: _Row, change: Change, report: SyncReport, *, warn: bool) -> None:
         if row.indexed:
             self.backend.delete_document(row.doc_id)
         row.indexed, row.collection, row.content_hash, row.version = False, None, None, None
         report.unmapped.append(row.doc_id)
-        log.warning("%s: container %r maps to no collection; not served", row.doc_id, change.container)
+        log.log(logging.WARNING if warn else logging.DEBUG,
+                "%s: container %r maps to no collection; not served", row.doc_id, change.container)  # fmt: skip
 
     def _failed(self, row: _Row, collection: str, error: str, report: SyncReport) -> None:
         report.failed.append((row.doc_id, error))
@@ -455,7 +493,42 @@ class SyncEngine:
             report.deleted.append(r.doc_id)
 
 
-def stream_states(store: FeedbackStore) -> list[SourceSync]:
-    """Every stream's stored state, for `bron sources --status` and the metrics."""
+@dataclass(frozen=True)
+class StreamStatus:
+    source: str
+    stream: str
+    last_success_at: datetime | None
+    last_error: str | None
+    in_progress: bool
+    documents: int
+
+    def age_s(self, now: datetime | None = None) -> float | None:
+        if self.last_success_at is None:
+            return None
+        when = self.last_success_at
+        if when.tzinfo is None:  # SQLite hands back naive datetimes; they were written in UTC
+            when = when.replace(tzinfo=UTC)
+        return ((now or datetime.now(UTC)) - when).total_seconds()
+
+
+def stream_status(store: FeedbackStore) -> list[StreamStatus]:
+    """Every synced stream: when it last succeeded, its last error and how many documents it serves."""
     with store.session() as s:
-        return list(s.scalars(select(SourceSync).order_by(SourceSync.stream)))
+        counts = dict(
+            s.execute(
+                select(SourceItem.stream, func.count())
+                .where(SourceItem.indexed.is_(True))
+                .group_by(SourceItem.stream)
+            ).all()
+        )
+        return [
+            StreamStatus(
+                st.source,
+                st.stream,
+                st.last_success_at,
+                st.last_error,
+                st.in_progress,
+                int(counts.get(st.stream, 0)),
+            )
+            for st in s.scalars(select(SourceSync).order_by(SourceSync.stream))
+        ]

@@ -358,6 +358,10 @@ def citations_command(
     out: Annotated[
         Path | None, typer.Option(help="write JSON results here (and per-question lines beside it)")
     ] = None,
+    min_shared_words: Annotated[
+        int | None,
+        typer.Option(help="clapnq, re-attributing an old log: this shared-run length (choose on tune)"),
+    ] = None,
 ) -> None:
     """Citation precision (the cited source holds the sentence's supporting span), figures cited to the
     documents holding them, and the gold document cited when it was retrieved, for every answered question.
@@ -377,7 +381,7 @@ def citations_command(
             raise typer.BadParameter(
                 "--set clapnq scores a log: give --answers-log (from `bron eval answers --clapnq`)"
             )
-        report |= _clapnq_citations(settings, clapnq, answers_log)
+        report |= _clapnq_citations(settings, clapnq, answers_log, min_shared_words)
     elif set_name in ("handbook", "near-duplicates"):
         from evaluation.answers import Case, ask_all
         from retrieval.ingest import ingest_paths
@@ -422,7 +426,9 @@ def citations_command(
     _write(out, report)
 
 
-def _clapnq_citations(settings: Settings, folder: Path, answers_log: Path) -> dict[str, Any]:
+def _clapnq_citations(
+    settings: Settings, folder: Path, answers_log: Path, min_shared_words: int | None
+) -> dict[str, Any]:
     """Score a CLAPnq answers log, per half; re-attribute rows that hold only the final text."""
     from bot.runtime import open_runtime
     from evaluation import citations as cit
@@ -440,6 +446,11 @@ def _clapnq_citations(settings: Settings, folder: Path, answers_log: Path) -> di
         with open_runtime(_clapnq_settings(settings), with_llm=False) as runtime:
             _indexed_clapnq(runtime, folder)
             assert runtime.checker is not None
+            if min_shared_words is not None:
+                from serving.grounding import GroundednessChecker
+
+                assert isinstance(runtime.checker, GroundednessChecker)
+                runtime.checker.min_shared_words = min_shared_words
             for r in rows:
                 records.append(cit.reattribute(
                     r, by_id[str(r["id"])], retriever=runtime.retriever, policy=runtime.policy,
@@ -450,6 +461,7 @@ def _clapnq_citations(settings: Settings, folder: Path, answers_log: Path) -> di
     return {
         "log": str(answers_log),
         "reattributed": reattributed,
+        "min_shared_words": min_shared_words,
         **{f"answers_{h}": cit.score(rs, texts).summary() for h, rs in halves.items() if rs},
     }
 
@@ -470,3 +482,138 @@ def _print_citations(report: dict[str, Any]) -> None:
     if "written" in report:
         w = report["written"]
         console.print(f"without the model (reference sentences re-cited): {w['right']}/{w['trials']} right")
+
+
+@eval_app.command("conversation")
+def conversation_command(
+    conversations: Annotated[Path | None, typer.Option(help="the conversation set (JSON)")] = None,
+    clapnq: Annotated[
+        Path, typer.Option(help="folder with clapnq_dev_*.jsonl (its passages are indexed)")
+    ] = Path("../shared/data/clapnq_dev"),
+    handbook: Annotated[Path, typer.Option(help="the handbook folder the set asks about")] = Path(
+        "retrieval/sample_handbook"
+    ),
+    half: Annotated[str, typer.Option(help="conversations to run: tune, report or all")] = "all",
+    end_to_end: Annotated[
+        bool, typer.Option(help="answer every turn with the configured model (minutes), shipped reading only")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="write JSON results here (and per-turn lines beside it)")
+    ] = None,
+) -> None:
+    """Follow-ups, topic switches and unanswerable turns in conversations: per kind of turn, the right
+    document cited, declines and contamination, for the three ways of reading a turn."""
+    from bot.runtime import open_runtime
+    from bot.settings import load_settings
+    from evaluation.answers import load_clapnq
+    from evaluation.conversation import (
+        DEFAULT_SET,
+        acceptance,
+        load_conversations,
+        run_end_to_end,
+        run_retrieval,
+        summarise,
+    )  # fmt: skip
+    from evaluation.retrieval import index_corpus
+    from retrieval.ingest import ingest_paths
+    from serving.conversation import Mode
+
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={"data_dir": _shaped_dir(settings, settings.data_dir / "bench" / "conversation")}
+    )
+    docs, cases = load_clapnq(clapnq)
+    gold = {c.case_id: c.gold_docs for c in cases if c.gold_docs}
+    chosen = load_conversations(conversations or DEFAULT_SET, gold)
+    if half != "all":
+        chosen = [c for c in chosen if c.half == half]
+    need_llm = end_to_end or settings.serving.condense
+    report: dict[str, Any] = {
+        "conversations": len(chosen),
+        "half": half,
+        "condense": settings.serving.condense,
+    }
+    with open_runtime(settings, with_llm=need_llm) as runtime:
+        ingest_paths(
+            [handbook],
+            backend=runtime.backend,
+            embedder=runtime.embedder,
+            settings=settings.retrieval,
+            prune=False,
+        )
+        index_corpus(docs, backend=runtime.backend, embedder=runtime.embedder, chunking=settings.retrieval)
+        retriever, policy, evidence_model = runtime.retriever, runtime.policy, runtime.evidence_model
+        lines: list[dict[str, Any]] = []
+        if end_to_end:
+            assert runtime.llm is not None
+            log_path = out.with_suffix(".turns.jsonl") if out else None
+            if log_path is not None:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log_path.write_text("")
+            outcomes = run_end_to_end(
+                chosen,
+                retriever=retriever,
+                llm=runtime.llm,
+                policy=policy,
+                checker=runtime.checker,
+                evidence_model=evidence_model,
+                log_path=log_path,
+            )
+            report["end_to_end"] = summarise(outcomes)
+            report["model"] = runtime.llm.model
+            runs = {"end_to_end": report["end_to_end"]}
+        else:
+            runs = {}
+            modes: tuple[tuple[str, Mode], ...] = (
+                ("naive", "together"),
+                ("alone", "alone"),
+                ("shipped", "decided"),
+            )
+            for name, mode in modes:
+                llm = runtime.llm if mode == "decided" and settings.serving.condense else None
+                outcomes = run_retrieval(
+                    chosen,
+                    retriever=retriever,
+                    policy=policy,
+                    mode=mode,
+                    evidence_model=evidence_model,
+                    llm=llm,
+                )
+                runs[name] = summarise(outcomes)
+                lines += [{"run": name, **o.__dict__} for o in outcomes]
+            report["retrieval_only"] = runs
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.with_suffix(".turns.jsonl").write_text(
+                    "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8"
+                )
+    for name, summary in runs.items():
+        table = Table(title=f"{name} ({'end to end' if end_to_end else 'retrieval only'}, {half} half)")
+        for col in (
+            "kind",
+            "turns",
+            "right doc",
+            "declined",
+            "contaminated",
+            "equal to alone",
+            "with conversation",
+        ):
+            table.add_column(col, justify="right")
+        for kind, v in summary.items():
+            if kind == "added_ms":
+                continue
+            cells = [
+                v["right_doc"],
+                v["declined"],
+                v["contaminated"],
+                v["equal_to_alone"],
+                v["read_with_conversation"],
+            ]
+            table.add_row(kind, str(v["turns"]), *("-" if c is None else str(c) for c in cells))
+        console.print(table)
+        console.print(f"added time per later turn (ms): {summary['added_ms']}")
+        summary["acceptance"] = acceptance(summary)
+        console.print(f"acceptance: {summary['acceptance']}")
+    report["command"] = _command_line()
+    console.print(f"reproduce: {report['command']}")
+    _write(out, report)

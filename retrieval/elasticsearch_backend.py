@@ -26,12 +26,14 @@ from retrieval.analysis import analyze_query
 from retrieval.embedding import Vectors
 from retrieval.errors import BackendUnavailableError, RetrievalError
 from retrieval.settings import ElasticsearchSettings
+from retrieval.shape import IndexShape, IndexShapeError
 from retrieval.types import Chunk, Hit, ScoredChunk, SearchFilters
 
 log = logging.getLogger(__name__)
 
 _RRF_LICENCES = frozenset({"enterprise", "trial"})
 _PAGE = 1_000
+_SHAPE_META = "bron_shape"  # the chunks mapping's `_meta` key holding the IndexShape as JSON
 _CLIENT_VERSION = importlib.metadata.version("elasticsearch")
 
 
@@ -79,10 +81,15 @@ class ElasticsearchBackend:
         dim: int,
         client: Elasticsearch | None = None,
         version: int | None = None,
+        shape: IndexShape | None = None,
     ) -> None:
         """`version` pins reads and writes to one concrete index version (a re-index in progress);
-        by default they go through the aliases, so a swap is seen without restarting."""
+        by default they go through the aliases, so a swap is seen without restarting. `shape`: the
+        settings the index must have been built with (stored in the mapping's `_meta`); None reads it
+        whatever its shape, as `bron reindex` does."""
         self.settings = settings
+        self.shape = shape
+        self._shape_checked = shape is None
         self.dim = dim
         self.prefix = settings.index_prefix
         self.version = version
@@ -102,8 +109,10 @@ class ElasticsearchBackend:
             )
 
     @classmethod
-    def from_settings(cls, settings: ElasticsearchSettings, *, dim: int) -> ElasticsearchBackend:
-        return cls(settings, dim=dim)
+    def from_settings(
+        cls, settings: ElasticsearchSettings, *, dim: int, shape: IndexShape | None = None
+    ) -> ElasticsearchBackend:
+        return cls(settings, dim=dim, shape=shape)
 
     # -- errors ---------------------------------------------------------------------------------------
 
@@ -159,7 +168,43 @@ class ElasticsearchBackend:
             if self.version is None and not self._client.indices.exists_alias(name=self._chunks):
                 self._create_version(1, with_aliases=True)
             self._check_dims()
+        self._check_shape(store=True)
         self._ensured = True
+
+    def _check_shape(self, *, store: bool = False) -> None:
+        """Refuse an index built with other settings; with `store`, record the shape on an index that
+        has none yet (a new one, or one from before shapes were stored). The analysis is not compared:
+        the analyzers are the mapping's, fixed when a version is created."""
+        if self._shape_checked or self.shape is None:
+            return
+        with self._errors("read the index settings"):
+            if not self._client.indices.exists(index=self._chunks):
+                return  # nothing built yet: the first write creates the index and records the shape
+            mappings = self._client.indices.get_mapping(index=self._chunks).body
+            for index, body in mappings.items():
+                raw = body["mappings"].get("_meta", {}).get(_SHAPE_META)
+                if raw is None:
+                    if store:
+                        self._store_shape(index, self.shape)
+                    continue
+                differences = IndexShape.from_json(raw).differences(self.shape, ignore=("analysis",))
+                if differences:
+                    raise IndexShapeError(f"{index} at {self.settings.url}", differences)
+        self._shape_checked = True
+
+    def stored_shape(self) -> IndexShape | None:
+        """The shape recorded on the live index (None: none recorded, or no index)."""
+        with self._errors("read the index settings"):
+            if not self._client.indices.exists_alias(name=self._chunks) and self.version is None:
+                return None
+            for body in self._client.indices.get_mapping(index=self._chunks).body.values():
+                raw = body["mappings"].get("_meta", {}).get(_SHAPE_META)
+                if raw is not None:
+                    return IndexShape.from_json(raw)
+        return None
+
+    def _store_shape(self, index: str, shape: IndexShape) -> None:
+        self._client.indices.put_mapping(index=index, meta={_SHAPE_META: shape.to_json()})
 
     def _put_templates(self) -> None:
         s = self.settings
@@ -190,10 +235,7 @@ class ElasticsearchBackend:
         for index, body in mappings.body.items():
             dims = body["mappings"]["properties"][q.VECTOR_FIELD].get("dims")
             if dims is not None and int(dims) != self.dim:
-                raise BackendUnavailableError(
-                    f"index {index} holds {dims}-dim vectors but the embedder makes {self.dim}; "
-                    "re-index into a new version (`reindex_into_new_version`, then `swap_alias`)"
-                )
+                raise IndexShapeError(index, [f"dim: index {dims}, settings {self.dim}"])
 
     def live_versions(self) -> list[int]:
         """Versions the chunks alias points at now (one, except mid-swap by hand)."""
@@ -215,8 +257,12 @@ class ElasticsearchBackend:
             versions = [v for n in existing if (v := q.parse_version(self.prefix, n)) is not None]
             version = max(versions, default=0) + 1
             self._create_version(version, with_aliases=False)
-        staged = ElasticsearchBackend(self.settings, dim=self.dim, client=self._client, version=version)
-        staged._ensured = True
+            if self.shape is not None:
+                self._store_shape(q.chunks_index(self.prefix, version), self.shape)
+        staged = ElasticsearchBackend(
+            self.settings, dim=self.dim, client=self._client, version=version, shape=self.shape
+        )
+        staged._ensured = staged._shape_checked = True
         return staged
 
     def swap_alias(self, *, delete_old: bool = False) -> None:
@@ -434,7 +480,13 @@ class ElasticsearchBackend:
 
     # -- reads ----------------------------------------------------------------------------------------
 
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        with self._errors(f"read document {doc_id!r}"):
+            ids = self._chunk_ids_of(doc_id)
+        return sorted(self.get_chunks(ids), key=lambda c: c.ordinal)
+
     def document_hashes(self) -> dict[str, str]:
+        self._check_shape()
         out: dict[str, str] = {}
         after: list[Any] | None = None
         with self._errors("read document hashes"):
@@ -463,6 +515,7 @@ class ElasticsearchBackend:
         # Same rule as the embedded engine: a query of only stop words finds nothing.
         if k <= 0 or not analyze_query(query):
             return []
+        self._check_shape()
         body = q.build_bm25_body(query, k=k, filters=filters, highlight=highlight)
         with self._errors("run a BM25 search"):
             hits = self._client.search(index=self._chunks, **body)["hits"]["hits"]
@@ -481,6 +534,7 @@ class ElasticsearchBackend:
         """kNN with filters inside the search; scores are cosine similarities, as the embedded engine's."""
         if k <= 0:
             return []
+        self._check_shape()
         body = q.build_knn_body(vector.reshape(-1).tolist(), k=k, filters=filters)
         with self._errors("run a kNN search"):
             hits = self._client.search(index=self._chunks, **body)["hits"]["hits"]
@@ -548,6 +602,7 @@ class ElasticsearchBackend:
                 hit(s.chunk, q.rrf_score(i, rank_constant=rank_constant), i)
                 for i, s in enumerate(dense_run[:k], start=1)
             ]
+        self._check_shape()
         body = q.build_rrf_body(query, flat, k=k, filters=filters, rank_constant=rank_constant, window=window)
         with self._errors("run a server-side hybrid search"):
             hits = self._client.search(index=self._chunks, **body)["hits"]["hits"]

@@ -24,6 +24,7 @@ from retrieval.analysis import analyze_query, index_terms
 from retrieval.chunking import embedding_text
 from retrieval.embedding import Vectors
 from retrieval.errors import BackendUnavailableError
+from retrieval.shape import IndexShape, IndexShapeError
 from retrieval.types import Chunk, ScoredChunk, SearchFilters
 
 _SCHEMA = """
@@ -86,10 +87,26 @@ def _from_meta(raw: str) -> Chunk:
     )
 
 
+def stored_dim(path: Path) -> int | None:
+    """The vector size an existing index file holds (None: no index there yet)."""
+    if not path.exists():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT value FROM info WHERE key='dim'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    return int(row[0]) if row else None
+
+
 class SQLiteBackend:
     name = "sqlite"
 
-    def __init__(self, path: Path, *, dim: int) -> None:
+    def __init__(self, path: Path, *, dim: int, shape: IndexShape | None = None) -> None:
+        """`shape`: the settings the index must have been built with (stored on first use); None opens
+        it whatever its shape, as `bron reindex` does to read it."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False)
@@ -101,17 +118,44 @@ class SQLiteBackend:
             ) from exc
         stored = self._db.execute("SELECT value FROM info WHERE key='dim'").fetchone()
         if stored and int(stored[0]) != dim:
-            raise BackendUnavailableError(
-                f"the index at {path} holds {stored[0]}-dim vectors but the embedder makes {dim}; "
-                "delete it and run `bron ingest` again"
-            )
+            raise IndexShapeError(f"at {path}", [f"dim: index {stored[0]}, settings {dim}"])
         self._db.execute("INSERT OR IGNORE INTO info VALUES ('dim', ?)", (str(dim),))
         self._db.commit()
         self._reanalyze_if_stale()
+        self.path = path
+        self._mismatch: IndexShapeError | None = None
+        if shape is not None:
+            self._check_shape(shape)
         self.dim = dim
         self._lock = threading.RLock()
         self._matrix: np.ndarray | None = None
         self._rowids: np.ndarray | None = None
+
+    def stored_shape(self) -> IndexShape | None:
+        row = self._db.execute("SELECT value FROM info WHERE key='shape'").fetchone()
+        return IndexShape.from_json(row[0]) if row else None
+
+    def _check_shape(self, shape: IndexShape) -> None:
+        """Record `shape` on a new index (or one from before shapes were stored); remember a mismatch,
+        so every read and write refuses with the way out. The analysis is not compared: this engine
+        remakes its BM25 terms itself when it changes (`_reanalyze_if_stale`)."""
+        stored = self.stored_shape()
+        if stored is None:
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO info VALUES ('shape', ?)", (shape.to_json(),))
+            return
+        differences = stored.differences(shape, ignore=("analysis",))
+        if differences:
+            self._mismatch = IndexShapeError(f"at {self.path}", differences)
+
+    def _usable(self) -> None:
+        if self._mismatch is not None:
+            raise self._mismatch
+
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        with self._lock:
+            rows = self._db.execute("SELECT meta FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
+        return sorted((_from_meta(r[0]) for r in rows), key=lambda c: c.ordinal)
 
     def _reanalyze_if_stale(self) -> None:
         """Rebuild the BM25 terms when they were made by another `index_terms`.
@@ -142,6 +186,7 @@ class SQLiteBackend:
     ) -> None:
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
+        self._usable()
         with self._lock, self._db:
             self._delete(doc_id)
             for chunk, vector in zip(chunks, vectors, strict=True):
@@ -176,11 +221,13 @@ class SQLiteBackend:
         self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
     def delete_document(self, doc_id: str) -> None:
+        self._usable()
         with self._lock, self._db:
             self._delete(doc_id)
             self._matrix = None
 
     def document_hashes(self) -> dict[str, str]:
+        self._usable()
         with self._lock:
             return dict(self._db.execute("SELECT doc_id, content_hash FROM documents").fetchall())
 
@@ -200,6 +247,7 @@ class SQLiteBackend:
         return (" AND " + " AND ".join(clauses)) if clauses else "", params
 
     def search_bm25(self, query: str, *, k: int, filters: SearchFilters | None = None) -> list[ScoredChunk]:
+        self._usable()
         terms = analyze_query(query)
         if not terms:
             return []
@@ -231,6 +279,7 @@ class SQLiteBackend:
     def search_dense(
         self, vector: Vectors, *, k: int, filters: SearchFilters | None = None
     ) -> list[ScoredChunk]:
+        self._usable()
         with self._lock:
             matrix, rowids = self._load_matrix()
             if len(rowids) == 0:

@@ -18,9 +18,10 @@ from retrieval.types import Chunk, Hit, SearchFilters
 from serving.answerability import uncovered_terms
 from serving.citations import renumber_citations
 from serving.context import build_context, source_text
+from serving.conversation import History, Turn, read_turn
 from serving.evidence_model import DENSE, EvidenceModel, evidence_hits
 from serving.llm import LLMClient, TokenCallback
-from serving.quoting import quote_claim, with_lead
+from serving.quoting import quote_claim, readable, with_lead
 from serving.settings import ServingSettings
 from serving.verification import clean_draft, rewrite_citations, strip_markers
 
@@ -66,6 +67,9 @@ class AnswerPolicy:
     # a draft the check rejects is replaced by a quote of the sources when the evidence reaches this;
     # None: it is declined (serving.quoting)
     quote_bar: float | None
+    # a follow-up with a cue is first rewritten by the model into a standalone question
+    # (serving.conversation); False: it is searched together with the conversation's topic
+    condense: bool
 
     @classmethod
     def from_settings(
@@ -85,6 +89,7 @@ class AnswerPolicy:
             min_sources=s.min_sources,
             source_margin=s.source_margin,
             quote_bar=s.quote_floor,
+            condense=s.condense,
         )
         return replace(policy, **overrides)
 
@@ -106,6 +111,7 @@ class Answer:
     unsupported_draft: str | None = None  # the model's draft, when the check rejected it
     evidence: float | None = None  # best question-chunk cosine, the score the evidence bar is held to
     quoted: bool = False  # the text quotes the sources because the check rejected the draft
+    turn: Turn | None = None  # how the turn was read: alone, or with the conversation before it
 
     @property
     def groundedness(self) -> float | None:
@@ -173,29 +179,33 @@ def answer_question(
     llm: LLMClient,
     policy: AnswerPolicy,
     filters: SearchFilters | None = None,
-    history: list[tuple[str, str]] | None = None,
+    history: History | None = None,
     checker: GroundingChecker | None = None,
     on_token: TokenCallback | None = None,
     evidence_model: EvidenceModel | None = None,
 ) -> Answer:
+    """`history`: the conversation's earlier (question, answer) turns, oldest first. A turn that names
+    its own topic is answered exactly as if asked alone; a follow-up is searched, held to the bar,
+    checked and quoted as its standalone reading, and only then does the model see the history."""
     question = question.strip()
     if not question:
         raise EmptyQuestionError("ask a question: the text was empty")
     start = time.perf_counter()
     language = detect_language(question)
-    # a follow-up ("and from age 55?") often names its topic only in the question before it
-    search_text = f"{history[-1][0]}\n{question}" if history else question
-    result = retriever.search(search_text, k=policy.top_k, filters=filters)
-    timings = dict(result.timings_ms)
+    turn, result = read_turn(
+        question, history, retriever=retriever, language=language, top_k=policy.top_k,
+        cross_language_margin=policy.cross_language_margin, bar=policy.bar, filters=filters,
+        evidence_model=evidence_model, llm=llm if policy.condense else None,
+    )  # fmt: skip
+    standalone = turn.text
+    timings = {**result.timings_ms, **turn.timings_ms}
     timings["retrieve_ms"] = (time.perf_counter() - start) * 1000
     t = time.perf_counter()
-    # the question alone: scored together with the one before it, a change of topic looked answerable
-    # ("What is the CEO's favourite film?" after a password question was answered "Inception")
-    hits, key = evidence_hits(question, result.hits, evidence_model)
+    hits, key = evidence_hits(standalone, result.hits, evidence_model)
     if evidence_model is not None:
         timings["evidence_ms"] = (time.perf_counter() - t) * 1000
     evidence = evidence_score(hits, language, cross_language_margin=policy.cross_language_margin, key=key)
-    decline = partial(_abstain, question, language, hits, timings, evidence=evidence)
+    decline = partial(_abstain, question, language, hits, timings, evidence=evidence, turn=turn)
     if evidence_is_weak(len(hits), evidence, policy):
         return decline(model=None)
     context = build_context(
@@ -203,7 +213,7 @@ def answer_question(
         prompt_sources(hits, language, policy, key=key),
         language=language,
         token_budget=policy.context_tokens,
-        history=history,
+        history=list(history or []) if turn.dependent else None,
     )
     completion = llm.chat(context.messages, on_token=on_token)
     timings["first_token_ms"] = completion.first_token_ms
@@ -215,10 +225,10 @@ def answer_question(
     if checker is not None:
         t = time.perf_counter()
         texts = [source_text(h.chunk) for h in context.sources]
-        report = checker.check(raw, texts, question=question)
+        report = checker.check(raw, texts, question=standalone)
         timings["grounding_ms"] = (time.perf_counter() - t) * 1000
         if report.sentences and all(not s.supported for s in report.sentences):
-            quote = _quote(question, context.sources, texts, checker, evidence, policy)
+            quote = _quote(standalone, context.sources, texts, checker, evidence, policy, language, key)
             if quote is None:
                 return decline(model=completion.model, unsupported_draft=raw)
             raw, report, quoted = quote[0], quote[1], True
@@ -246,6 +256,7 @@ def answer_question(
         source_numbers={n: i + 1 for i, n in enumerate(cited.cited)},
         evidence=evidence,
         quoted=quoted,
+        turn=turn,
         unsupported_draft=draft if quoted else None,
         uncovered_terms=[
             term
@@ -267,15 +278,26 @@ def _quote(
     checker: GroundingChecker,
     evidence: float | None,
     policy: AnswerPolicy,
+    language: str,
+    key: str,
 ) -> tuple[str, Any] | None:
     """(the quote, cited, and its check) when the evidence reaches the quote bar and the check supports
     the quote; None: decline. A quote is checked like any answer (against `texts`, the sources as the
     model read them), so its score is stored with it; it is taken from the chunk text alone, without
-    the title and section lines."""
+    the title and section lines, as a reader would say it (serving.quoting.readable).
+
+    Only a source that itself reaches the evidence bar for `question` (the standalone reading) is
+    quoted: the window nearest the question in a source that is off the question's topic is a
+    sentence on something else ("Eigen huwelijk …: 2 dagen" for a password question)."""
     if policy.quote_bar is None or evidence is None or evidence < policy.quote_bar or not sources:
         return None
-    n, window = checker.nearest(question, [h.chunk.text for h in sources])
-    text = quote_claim(window, n)
+    margin = policy.cross_language_margin
+    own = [hit_evidence(h, language, cross_language_margin=margin, key=key) for h in sources]
+    quotable = [i for i, e in enumerate(own) if e is not None and e >= policy.bar]
+    if not quotable:
+        return None
+    k, window = checker.nearest(question, [readable(sources[i].chunk.text) for i in quotable])
+    text = quote_claim(window, quotable[k - 1] + 1)
     report = checker.check(text, texts, question=question)
     if not report.sentences or not all(s.supported for s in report.sentences):
         return None
@@ -291,6 +313,7 @@ def _abstain(
     model: str | None,
     unsupported_draft: str | None = None,
     evidence: float | None = None,
+    turn: Turn | None = None,
 ) -> Answer:
     return Answer(
         question=question,
@@ -303,4 +326,5 @@ def _abstain(
         timings_ms=timings,
         unsupported_draft=unsupported_draft,
         evidence=evidence,
+        turn=turn,
     )

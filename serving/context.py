@@ -8,14 +8,25 @@ with a margin; exact counting would need the server's tokenizer on every request
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 from openai.types.chat import ChatCompletionMessageParam
 
 from retrieval.types import Chunk, Hit
+from serving.verification import strip_markers
 
 LANGUAGE_NAMES = {"nl": "Dutch", "en": "English"}
+# the conversation before a follow-up: the last few turns, each answer cut short, and at most this
+# share of the budget, so that the sources keep the room
+HISTORY_TURNS = 3
+HISTORY_ANSWER_CHARS = 300
+HISTORY_SHARE = 0.25
+HISTORY_LEAD = {
+    "en": "Earlier in this conversation (to understand the question; not a source):",
+    "nl": "Eerder in dit gesprek (om de vraag te begrijpen; geen bron):",
+}
 
 
 def estimate_tokens(text: str) -> int:
@@ -56,16 +67,16 @@ def build_context(
 ) -> Context:
     """Fit the best hits (in rank order) into `token_budget`; sources are numbered from 1 in that order.
 
-    `history` is earlier (question, answer) turns of the same thread, oldest first, kept short.
+    `history` is earlier (question, answer) turns of the same conversation, oldest first: given only
+    for a follow-up (serving.conversation), it goes before the sources in a <history> block of its
+    own (`history_block`), so the model reads it as what was said, never as a source to cite.
     """
     lang = LANGUAGE_NAMES.get(language, "English")
     system = _prompt("system.txt").format(language=lang)
     template = _prompt("user.txt")
     used = estimate_tokens(system) + estimate_tokens(template) + estimate_tokens(question)
-    turns: list[ChatCompletionMessageParam] = []
-    for q, a in (history or [])[-3:]:
-        turns += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-        used += estimate_tokens(q) + estimate_tokens(a)
+    earlier = history_block(history or [], language=language, token_budget=int(token_budget * HISTORY_SHARE))
+    used += estimate_tokens(earlier)
     blocks: list[str] = []
     chosen: list[Hit] = []
     for hit in hits:
@@ -84,6 +95,31 @@ def build_context(
         chosen.append(hit)
         used += cost
     user = template.format(sources="\n".join(blocks), question=question, language=lang)
-    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system}, *turns]
-    messages.append({"role": "user", "content": user})
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"{earlier}\n\n{user}" if earlier else user},
+    ]
     return Context(messages=messages, sources=chosen)
+
+
+def history_block(history: Sequence[tuple[str, str]], *, language: str, token_budget: int) -> str:
+    """The last HISTORY_TURNS turns as a delimited block, newest kept first when the budget is short.
+
+    Answers lose their [n] markers (they pointed at that turn's sources, not this one's) and are cut
+    to HISTORY_ANSWER_CHARS; the text is neutralised like a source's, so it cannot close the block.
+    """
+    lines: list[str] = []
+    used = 0
+    for q, a in reversed(list(history)[-HISTORY_TURNS:]):
+        answer = strip_markers(a)
+        if len(answer) > HISTORY_ANSWER_CHARS:
+            answer = answer[:HISTORY_ANSWER_CHARS].rsplit(" ", 1)[0] + " …"
+        turn = f"Q: {_neutralise(q)}\nA: {_neutralise(answer)}"
+        if used + estimate_tokens(turn) > token_budget:
+            break
+        lines.insert(0, turn)
+        used += estimate_tokens(turn)
+    if not lines:
+        return ""
+    lead = HISTORY_LEAD.get(language, HISTORY_LEAD["en"])
+    return f"{lead}\n<history>\n" + "\n".join(lines) + "\n</history>"

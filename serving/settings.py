@@ -44,6 +44,9 @@ class ServingSettings(BaseModel):
     # the bar held at 0.8625: bench/answers/quote-bar-e5.json); unset: it declines
     quote_bar: float | None = 0.9075
     cross_language_margin: float = 0.03
+    # a follow-up that looks dependent is first rewritten by the model into a standalone question
+    # (one call, <= 64 tokens; serving/conversation.py); off: searched with the conversation's topic
+    condense: bool = False
     # sources below the evidence bar less this stay out of the prompt; unset: every retrieved source
     source_margin: float | None = Field(default=0.0, ge=0.0)
     min_sources: int = 1

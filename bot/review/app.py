@@ -30,6 +30,8 @@ from starlette.templating import Jinja2Templates
 
 from bot.review.charts import daily_charts, histogram, source_bars
 from bot.review.marking import mark_unsupported
+from bot.syncing import format_age
+from connectors.sync import stream_status
 from feedback.errors import StoreError, StoreUnavailableError
 from feedback.review import VERDICTS, FlagNotFoundError, FlagView, get_flag, list_flags, resolve_flag
 from feedback.stats import daily_stats, groundedness_histogram, top_flagged_sources
@@ -149,6 +151,15 @@ def create_app(store: FeedbackStore, config: ReviewConfig) -> Starlette:
             days = daily_stats(session, days=config.days)
             bins = groundedness_histogram(session, days=config.days)
             top = top_flagged_sources(session, days=config.days, scope=scope)
+        sources = [
+            {
+                "stream": r.stream,
+                "age": format_age(r.age_s()),
+                "documents": r.documents,
+                "error": r.last_error,
+            }
+            for r in stream_status(store)
+        ]
         charts = daily_charts(days)
         charts["groundedness"] = histogram("Groundedness of answers", bins, threshold=config.min_groundedness)
         charts["sources"] = source_bars("Sources most often cited in flagged answers", top)
@@ -160,7 +171,7 @@ def create_app(store: FeedbackStore, config: ReviewConfig) -> Starlette:
         return render(request, "index.html", {
             "reviewer": reviewer, "csrf": csrf_token(config, reviewer), "cards": [_card(f) for f in flags],
             "status": status, "charts": charts, "totals": totals, "days": config.days,
-            "saved": request.query_params.get("saved"),
+            "saved": request.query_params.get("saved"), "sources": sources,
         })  # fmt: skip
 
     def show(request: Request) -> Response:

@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.runtime import Runtime
 from bot.settings import SlackSettings
+from bot.slack.access import SlackAccess
 from bot.slack.commands import register_commands
 from bot.slack.dedupe import dedupe_events
 from bot.slack.feedback_modal import register_feedback
@@ -80,8 +81,9 @@ def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True, pools:
         starts_per_minute=settings.stream_starts_per_minute,
         appends_per_minute=settings.stream_sends_per_minute,
     )
-    register_events(app, runtime, pools, budget)
+    access = SlackAccess(settings)
+    register_events(app, runtime, access, pools, budget)
     register_agent_view(app)
-    register_commands(app, runtime, pools)
-    register_feedback(app, runtime, pools)
+    register_commands(app, runtime, access, pools)
+    register_feedback(app, runtime, access, pools)
     return app

@@ -13,15 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
 from bot.asking import supporting_spans
 from bot.runtime import Runtime
+from bot.slack.access import SlackAccess
 from bot.slack.answering import answer_payload
 from bot.slack.blocks import chunk_blocks, flag_blocks, hit_blocks
 from bot.slack.lookups import open_flags
 from bot.slack.metrics import BACKEND_ERRORS
 from bot.slack.pool import Pools
-from bot.slack.questions import Question, collections_for, parse_message_link, strip_message_link
+from bot.slack.questions import Question, parse_message_link, strip_message_link
 from bot.slack.spec import COMMAND_ASK, COMMAND_FLAGS, COMMAND_SOURCES
 from bot.slack.texts import text, unavailable
 from feedback.access import may_see
@@ -36,10 +38,13 @@ log = logging.getLogger(__name__)
 SOURCES_K = 5
 
 
-def _command_question(runtime: Runtime, command: dict[str, Any]) -> Question:
+def _command_question(
+    runtime: Runtime, access: SlackAccess, client: WebClient, command: dict[str, Any]
+) -> Question:
+    """The command as a question, scoped to what its user may search where they typed it."""
     channel = str(command.get("channel_id", ""))
     is_dm = channel.startswith("D")
-    return Question(
+    question = Question(
         text=str(command.get("text", "")).strip(),
         channel=channel,
         user=str(command.get("user_id", "")),
@@ -47,34 +52,36 @@ def _command_question(runtime: Runtime, command: dict[str, Any]) -> Question:
         thread_ts="",
         team_id=command.get("team_id"),
         surface="slack_command",
-        collections=collections_for(runtime.settings.slack, channel, is_dm=is_dm),
+        collections=(),
         is_dm=is_dm,
     )
+    return access.scoped(client, question)
 
 
-def register_commands(app: App, runtime: Runtime, pools: Pools) -> None:
-    def ask(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        question = _command_question(runtime, command)
-        if not question.text:
+def register_commands(app: App, runtime: Runtime, access: SlackAccess, pools: Pools) -> None:
+    def ask(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        words = str(command.get("text", "")).strip()
+        if not words:
             ack(text=text("en", "empty"))
             return
-        language = detect_language(question.text)
-        admission = pools.answers.submit(
-            lambda: respond(**answer_payload(runtime, question)), user=question.user
-        )
-        ack(text=text(language, "searching" if admission == "accepted" else admission))
 
-    def on_pool(work: Callable[[dict[str, Any], Respond], None]) -> Callable[..., None]:
-        def listener(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-            if pools.chores.submit(lambda: work(command, respond)) == "accepted":
+        def job() -> None:
+            respond(**answer_payload(runtime, _command_question(runtime, access, client, command)))
+
+        admission = pools.answers.submit(job, user=str(command.get("user_id", "")))
+        ack(text=text(detect_language(words), "searching" if admission == "accepted" else admission))
+
+    def on_pool(work: Callable[[dict[str, Any], Respond, WebClient], None]) -> Callable[..., None]:
+        def listener(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+            if pools.chores.submit(lambda: work(command, respond, client)) == "accepted":
                 ack()
             else:
                 ack(text=text(detect_language(str(command.get("text", ""))), "busy"))
 
         return listener
 
-    def sources_command(command: dict[str, Any], respond: Respond) -> None:
-        question = _command_question(runtime, command)
+    def sources_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        question = _command_question(runtime, access, client, command)
         language = detect_language(question.text)
         link = parse_message_link(question.text)
         query = question.text
@@ -120,7 +127,7 @@ def register_commands(app: App, runtime: Runtime, pools: Pools) -> None:
         title = text(language, "search_results", query=query)
         respond(text=title, blocks=hit_blocks(title, hits), response_type="ephemeral")
 
-    def flags_command(command: dict[str, Any], respond: Respond) -> None:
+    def flags_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         user = str(command.get("user_id", ""))
         if user not in runtime.settings.store.reviewers:
             respond(text=text("en", "reviewers_only"), response_type="ephemeral")

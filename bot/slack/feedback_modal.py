@@ -22,11 +22,11 @@ from slack_sdk.errors import SlackClientError
 
 from bot.asking import supporting_spans
 from bot.runtime import Runtime
+from bot.slack.access import SlackAccess
 from bot.slack.blocks import FEEDBACK_ACTION, FEEDBACK_DETAILS_ACTION, SOURCES_ACTION, chunk_blocks
 from bot.slack.lookups import add_feedback_details
 from bot.slack.metrics import BACKEND_ERRORS, FLAGS
 from bot.slack.pool import Pools
-from bot.slack.questions import collections_for
 from bot.slack.texts import text, unavailable
 from feedback.access import may_see
 from feedback.errors import StoreError, StoreUnavailableError
@@ -165,7 +165,7 @@ def feedback_from_reaction(
         log.warning("feedback prompt for %s not posted: %s", user, exc)
 
 
-def register_feedback(app: App, runtime: Runtime, pools: Pools) -> None:
+def register_feedback(app: App, runtime: Runtime, access: SlackAccess, pools: Pools) -> None:
     def chore(job: Callable[[], None], respond: Respond | None, language: str) -> None:
         if pools.chores.submit(job) != "accepted" and respond is not None:
             _tell(respond, text(language, "busy"))
@@ -210,16 +210,18 @@ def register_feedback(app: App, runtime: Runtime, pools: Pools) -> None:
         except SlackClientError as exc:
             log.warning("feedback modal for %s not opened: %s", feedback_id, exc)
 
-    def on_sources_button(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    def on_sources_button(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         interaction_id = str(body["actions"][0].get("value", ""))
+        channel = str((body.get("channel") or {}).get("id", ""))
+        user = str((body.get("user") or {}).get("id", ""))
 
         def show() -> None:
+            # the clicker's scope where they clicked: a message can be shared beyond its first audience
+            scope = access.scope(client, user=user, channel=channel, is_dm=channel.startswith("D"))
             try:
                 with runtime.store.session() as session:
                     interaction = get_interaction(session, interaction_id)
-                    channel = str((body.get("channel") or {}).get("id", ""))
-                    scope = collections_for(runtime.settings.slack, channel, is_dm=channel.startswith("D"))
                     if interaction is None or not may_see((c.collection for c in interaction.chunks), scope):
                         return
                     used = [c for c in interaction.chunks if c.citation] or list(interaction.chunks)

@@ -8,6 +8,7 @@ keep accepting Slack's requests meanwhile.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
@@ -20,7 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.runtime import Runtime
-from bot.slack.metrics import REGISTRY
+from bot.slack.metrics import DEPENDENCY_UP, REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -28,27 +29,32 @@ EVENTS_PATH = "/slack/events"
 
 
 def readiness(runtime: Runtime) -> dict[str, str]:
-    """Each backend: "ok", or why not. Ready only when the database, the search backend and the LLM answer."""
+    """Each dependency: "ok", or "unavailable (ErrorType)"; the details go to the log, not the response.
+
+    A dependency's outage does not make Bron unready: it still acknowledges Slack and tells users
+    politely that a part is down, where a 503 would only make Slack retry and alert on delivery failures.
+    """
     checks: dict[str, str] = {}
-    try:
+
+    def probe(name: str, check: Callable[[], object]) -> None:
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:  # any failure is reported, never raised
+            log.warning("readiness probe: %s unavailable: %s", name, exc)
+            checks[name] = f"unavailable ({type(exc).__name__})"
+        DEPENDENCY_UP.labels(dependency=name).set(1 if checks[name] == "ok" else 0)
+
+    def database() -> None:
         with runtime.store.session() as session:
             session.execute(sql("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready; the reason is reported, not raised
-        checks["database"] = f"unavailable: {exc}"
-    try:
-        runtime.backend.count_chunks()
-        checks["search"] = "ok"
-    except Exception as exc:
-        checks["search"] = f"unavailable: {exc}"
+
+    probe("database", database)
+    probe("search", runtime.backend.count_chunks)
     if runtime.llm is None:
         checks["llm"] = "not configured"
     else:
-        try:
-            runtime.llm.available_models()
-            checks["llm"] = "ok"
-        except Exception as exc:
-            checks["llm"] = f"unavailable: {exc}"
+        probe("llm", runtime.llm.available_models)
     return checks
 
 
@@ -62,14 +68,14 @@ def build_asgi(app: App | None, runtime: Runtime) -> Starlette:
         return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> Response:
+        """Liveness: the process serves requests (a restart would not fix a dependency outage)."""
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
+        """Readiness: Bron takes events; each dependency's state is reported beside it, not as a 503."""
         checks = await run_in_threadpool(readiness, runtime)
-        ready = all(v == "ok" for v in checks.values())
-        if not ready:
-            log.warning("not ready: %s", checks)
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        degraded = [name for name, state in checks.items() if state.startswith("unavailable")]
+        return JSONResponse({"ready": True, "degraded": degraded, "checks": checks})
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.runtime import Runtime
+from bot.slack.access import SlackAccess
 from bot.slack.answering import answer_in_thread, thread_history
 from bot.slack.feedback_modal import feedback_from_reaction
 from bot.slack.lookups import thread_askers
@@ -38,15 +39,19 @@ def recipient_team(body: dict[str, Any], context: BoltContext) -> str | None:
     return context.team_id or context.enterprise_id or body.get("team_id")
 
 
-def register_events(app: App, runtime: Runtime, pools: Pools, budget: StreamBudget) -> None:
+def register_events(
+    app: App, runtime: Runtime, access: SlackAccess, pools: Pools, budget: StreamBudget
+) -> None:
     settings = runtime.settings.slack
 
-    def take(question: Question, client: WebClient, bot_user_id: str | None) -> None:
-        """Status now, answer on the pool (or a busy reply when it is full)."""
+    def take(question: Question, client: WebClient, bot_user_id: str | None, *, external: bool) -> None:
+        """Status now; the asker's scope (which may ask Slack), history and answer on the pool, or a
+        busy reply when it is full."""
         language = detect_language(question.text)
         set_status(client, question, text(language, "searching"))
 
         def job() -> None:
+            scoped = access.scoped(client, question, shared_externally=external)
             history: tuple[tuple[str, str], ...] = ()
             if question.thread_ts != question.ts:
                 history = thread_history(
@@ -57,7 +62,7 @@ def register_events(app: App, runtime: Runtime, pools: Pools, budget: StreamBudg
                     bot_user_id=bot_user_id,
                     asker=question.user,
                 )
-            answer_in_thread(runtime, client, question, history=history, budget=budget)
+            answer_in_thread(runtime, client, scoped, history=history, budget=budget)
 
         refuse(client, question, pools.answers.submit(job, user=question.user), language)
 
@@ -68,7 +73,7 @@ def register_events(app: App, runtime: Runtime, pools: Pools, budget: StreamBudg
             event, settings, bot_user_id=context.bot_user_id, team_id=recipient_team(body, context),
             surface="slack",
         )  # fmt: skip
-        take(question, client, context.bot_user_id)
+        take(question, client, context.bot_user_id, external=bool(body.get("is_ext_shared_channel")))
 
     def on_message(
         body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
@@ -89,7 +94,7 @@ def register_events(app: App, runtime: Runtime, pools: Pools, budget: StreamBudg
                 str(event.get("text", "")), user=question.user, askers=askers, bot_user_id=context.bot_user_id
             ):
                 return
-        take(question, client, context.bot_user_id)
+        take(question, client, context.bot_user_id, external=bool(body.get("is_ext_shared_channel")))
 
     def on_reaction(event: dict[str, Any], client: WebClient) -> None:
         vote = is_thumbs(str(event.get("reaction", "")))

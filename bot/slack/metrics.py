@@ -34,6 +34,12 @@ FLAGS = Counter(
 SLACK_EVENTS = Counter(
     "bron_slack_events_total", "Slack events received, by outcome.", ["outcome"], registry=REGISTRY
 )
+DEPENDENCY_UP = Gauge(
+    "bron_dependency_up",
+    "1 when the dependency answered Bron's last readiness probe, else 0 (Bron stays ready either way).",
+    ["dependency"],
+    registry=REGISTRY,
+)
 
 _STAGES = {
     "retrieve": "retrieve_ms",

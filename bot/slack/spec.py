@@ -39,6 +39,8 @@ BOT_SCOPES = (
     "im:history",
     "mpim:history",
     "reactions:read",
+    "usergroups:read",  # who belongs to the user groups granted collections (bot/slack/access.py)
+    "users:read",  # whether an asker is a guest or from another organisation
 )
 
 

@@ -32,10 +32,15 @@ class Overlap:
     shared: int  # content words in the longest word sequence the sentence shares with the source
     containment: float  # share of the sentence's word pairs (bigrams) that occur in the source
     span: str  # the source sentence holding that sequence ("" when nothing is shared)
+    claim_words: int = 0  # content words in the sentence
 
     @property
     def key(self) -> tuple[int, float]:
         return self.shared, round(self.containment, 6)
+
+    def copied(self, min_shared: int = MIN_SHARED_WORDS) -> bool:
+        """The sentence's content words are one run of the source's own: it is made of the source's words."""
+        return self.shared >= min_shared and self.shared == self.claim_words
 
 
 NONE = Overlap(0, 0.0, "")
@@ -87,7 +92,7 @@ def overlap(claim: str, source: str, *, language: str | None = None) -> Overlap:
     pairs = set(itertools.pairwise(source_tokens))
     claim_pairs = list(itertools.pairwise(tokens))
     contained = sum(p in pairs for p in claim_pairs) / len(claim_pairs) if claim_pairs else 0.0
-    return Overlap(best, contained, span)
+    return Overlap(best, contained, span, sum(weights))
 
 
 def attribute(
@@ -103,28 +108,27 @@ def attribute(
 
     `cited` is what the model wrote, `scores` the support score per source, `vetoed` the sources
     lacking a figure or name the sentence states (such a source cannot be the one it was written
-    from, however much else it shares). Among the sources that support the sentence, those sharing a
-    run of `min_shared` content words win, the longest run first (then the larger share of word pairs);
-    the model's citations stay when they are among the best. Without such a run, the model's supported
-    citations stay, or the best-supported source that shares no less wording than the model's choice is
-    cited. A sentence no source supports keeps the model's citations, so that it is shown marked.
+    from, however much else it shares). The sources sharing a run of `min_shared` content words win,
+    the longest run first (then the larger share of word pairs), whatever their support score: the
+    wording says where a sentence came from, and whether that source supports it is the check's
+    verdict, shown as such. The model's citations stay when they are among the best. Without such a
+    run, the model's supported citations stay, or the best-supported source that shares no less
+    wording than the model's choice is cited. A sentence no source supports keeps the model's
+    citations, so that it is shown marked.
     """
-    supporting = [n for n in scores if scores[n] >= threshold and n not in vetoed]
     valid_cited = [n for n in dict.fromkeys(cited) if n in scores]
-    # the model's own choice sets the floor, unless it lacks a figure or name the sentence states
-    floor = max((overlaps.get(n, NONE).key for n in valid_cited if n not in vetoed), default=(0, 0.0))
-    written = [n for n in supporting if overlaps.get(n, NONE).shared >= min_shared]
+    written = [n for n in scores if n not in vetoed and overlaps.get(n, NONE).shared >= min_shared]
     if written:
         top = max(overlaps[n].key for n in written)
         best = [n for n in written if overlaps[n].key == top]
         kept = tuple(n for n in valid_cited if n in best)
-        if kept:
-            return kept
-        if top >= floor:
-            return (max(best, key=lambda n: (scores[n], -n)),)
+        return kept or (max(best, key=lambda n: (scores[n], -n)),)
+    supporting = [n for n in scores if scores[n] >= threshold and n not in vetoed]
     kept = tuple(n for n in valid_cited if n in supporting)
     if kept:
         return kept
+    # the model's own choice sets the floor, unless it lacks a figure or name the sentence states
+    floor = max((overlaps.get(n, NONE).key for n in valid_cited if n not in vetoed), default=(0, 0.0))
     movable = [n for n in supporting if overlaps.get(n, NONE).key >= floor]
     if movable:
         return (max(movable, key=lambda n: (scores[n], -n)),)

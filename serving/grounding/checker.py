@@ -123,9 +123,11 @@ class GroundednessChecker:
         judge_band: tuple[float, float] = (0.25, 0.75),
         hard_veto: bool = True,
         nli: EntailmentModel | None = None,
+        min_shared_words: int = MIN_SHARED_WORDS,
     ) -> None:
         """`threshold` overrides the fitted one (NLI_THRESHOLD with `nli`); the judge is asked when a
-        score falls in `judge_band`.
+        score falls in `judge_band`; `min_shared_words` is the run that says a sentence was written
+        from a source (serving.grounding.attribution).
 
         With `hard_veto`, a claim with a figure or name its source lacks is never supported.
         """
@@ -137,6 +139,7 @@ class GroundednessChecker:
         self.threshold = default if threshold is None else threshold
         self.judge = LLMJudge(judge) if judge is not None else None
         self.judge_band = judge_band
+        self.min_shared_words = min_shared_words
 
     def _evidence(self, claim: str, source: str, question: str) -> tuple[Evidence, LexicalFindings]:
         found = self.evidence.best(claim, source)
@@ -194,11 +197,15 @@ class GroundednessChecker:
         vetoed = frozenset(n for n in checked if self.hard_veto and evidence[n - 1][1].vetoes)
         attributed = attribute(
             claim.citations, overlaps, {n: s for n, (s, _) in checked.items()},
-            threshold=self.threshold, vetoed=vetoed,
+            threshold=self.threshold, vetoed=vetoed, min_shared=self.min_shared_words,
         )  # fmt: skip
         own = max(attributed or sources_to_check(claim.citations, len(sources)), key=lambda n: checked[n][0])
         score, judged = checked[own]
         lexical, entailment = evidence[own - 1][1], entailments[own - 1]
+        if own not in vetoed and overlaps[own].copied(self.min_shared_words):
+            # made of one run of the source's own words: the soft checks (negation or opposites in the
+            # sentence around it, embedding distance) judge paraphrases, not copies
+            score = max(score, self.threshold)
         supported = score >= self.threshold
         best = own if supported else max(checked, key=lambda n: checked[n][0])
         model_cited = {n for n in claim.citations if n in checked}

@@ -33,6 +33,7 @@ from retrieval.errors import BackendUnavailableError
 from retrieval.fusion import fuse
 from retrieval.hybrid import HybridRetriever
 from retrieval.settings import ElasticsearchSettings
+from retrieval.shape import IndexShapeError
 from retrieval.sqlite_backend import SQLiteBackend
 from retrieval.types import Chunk, SearchFilters
 from tests.support.noida import free_port, running_noida
@@ -350,7 +351,7 @@ def test_refused_chunks_raise_and_keep_the_old_version(es_backend: Elasticsearch
 
 def test_other_vector_size_is_refused(es_backend: ElasticsearchBackend) -> None:
     other = ElasticsearchBackend(es_backend.settings, dim=DIM * 2)
-    with pytest.raises(BackendUnavailableError, match="8-dim vectors but the embedder makes 16"):
+    with pytest.raises(IndexShapeError, match=r"dim: index 8, settings 16.*bron reindex"):
         other.ensure_index()
     other.close()
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -27,25 +30,40 @@ from tests.deploy.manifests import (
     pod_spec,
 )
 
+BRON_TOML = "bron.toml"  # not a variable: a container's mounted bron.toml, carried with its env
 SLACK_NAMES = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"}
 
 
-def _is_setting(name: str) -> bool:
-    """Whether BRON_A__B__C names a field path a.b.c of Settings (nested models only)."""
-    model: type[BaseModel] = Settings
-    parts = name.removeprefix("BRON_").lower().split("__")
-    for i, part in enumerate(parts):
-        field = model.model_fields.get(part)
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds: itself, a union's members (also inside Annotated)."""
+    if get_origin(annotation) is Annotated:
+        return _models(get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if get_origin(annotation) in (Union, UnionType):
+        return [m for arg in get_args(annotation) for m in _models(arg)]
+    return []
+
+
+def _in_models(models: list[type[BaseModel]], parts: list[str]) -> bool:
+    for model in models:
+        field = model.model_fields.get(parts[0])
         if field is None:
-            return False
-        annotation = field.annotation
-        last = i == len(parts) - 1
-        if last:
+            continue
+        if len(parts) == 1:
             return True
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return False
-        model = annotation
+        annotation = field.annotation
+        if get_origin(annotation) is dict:  # a table of named entries ([sources.NAME]): skip the name
+            if len(parts) == 2 or _in_models(_models(get_args(annotation)[1]), parts[2:]):
+                return True
+        elif _in_models(_models(annotation), parts[1:]):
+            return True
     return False
+
+
+def _is_setting(name: str) -> bool:
+    """Whether BRON_A__B__C names a field path a.b.c of Settings (nested models and named tables)."""
+    return _in_models([Settings], name.removeprefix("BRON_").lower().split("__"))
 
 
 def _compose_environment() -> dict[str, str]:
@@ -79,6 +97,10 @@ def _k8s_environment() -> Iterator[tuple[str, dict[str, str]]]:
                 for var in container.get("env", []):
                     value = var.get("value", f"secret-{var['name'].lower()}")
                     env[var["name"]] = _expand(value, env)
+                for mount in container.get("volumeMounts", []):
+                    if mount.get("subPath") == BRON_TOML:  # the working folder's bron.toml
+                        volume = next(v for v in spec.get("volumes", []) if v["name"] == mount["name"])
+                        env[BRON_TOML] = configmaps[volume["configMap"]["name"]][BRON_TOML]
                 yield f"{path.relative_to(K8S)}:{container['name']}", env
 
 
@@ -90,6 +112,8 @@ def test_setting_lookup_tells_fields_from_typos() -> None:
     assert _is_setting("BRON_RETRIEVAL__ELASTICSEARCH__CA_CERTS")
     assert not _is_setting("BRON_RETRIEVAL__ELASTICSEARCH__CA_CERT")
     assert not _is_setting("BRON_SERVING__MODEL__NAME")
+    assert _is_setting("BRON_SOURCES__SHAREPOINT__CLIENT_SECRET")
+    assert not _is_setting("BRON_SOURCES__SHAREPOINT__CLIENT_SECRT")
 
 
 def test_compose_gives_only_real_settings() -> None:
@@ -111,6 +135,11 @@ def _load(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
     for name in [n for n in os.environ if n.startswith(("BRON_", "SLACK_"))]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(K8S)  # no bron.toml here
+    env = dict(env)
+    if BRON_TOML in env:
+        folder = Path(tempfile.mkdtemp())
+        (folder / BRON_TOML).write_text(env.pop(BRON_TOML), encoding="utf-8")
+        monkeypatch.chdir(folder)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return load_settings()
@@ -146,3 +175,12 @@ def test_kubernetes_environment_loads_as_production_settings(
     if "BRON_STORE__URL" in env:
         _check_production(settings)
         assert make_url(settings.store_url).host == "bron-pg-rw"
+
+
+def test_the_sync_cronjob_reads_its_sources_and_their_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = dict(_k8s_environment())["jobs/sync-cronjob.yaml:sync"]
+    settings = _load(monkeypatch, env)
+    assert sorted(settings.sources) == ["intranet", "sharepoint"]
+    secret = settings.sources["sharepoint"].client_secret  # type: ignore[union-attr]
+    assert secret.get_secret_value() == "secret-bron_sources__sharepoint__client_secret"
+    assert make_url(settings.store_url).host == "bron-pg-rw"  # cursors live in the shared database

@@ -50,7 +50,9 @@ def load_methods(directory: Path | None = None) -> dict[str, dict[str, Any]]:
             f"no Slack method reference in {folder}: put shared/ next to the repository "
             "or point BRON_SLACK_API_REF at a copy of slack-api-ref/"
         )
-    return {path.stem: json.loads(path.read_text()) for path in files}
+    # methods the shared reference lacks, transcribed from Slack's docs (each file says so)
+    extra = sorted((Path(__file__).parent / "reference_extra" / "methods").glob("*.json"))
+    return {path.stem: json.loads(path.read_text()) for path in [*files, *extra]}
 
 
 def check_call(call: Call) -> list[str]:

@@ -64,6 +64,7 @@ class Workspace:
         self.views: list[Body] = []
         self.users: dict[str, Body] = {}
         self.replies_pages = 0
+        self.usergroups: dict[str, list[str]] = {}  # user group id → member ids (usergroups.users.list)
         self.prompts: dict[str, list[Body]] = {}  # suggested prompts per DM, as an agent app sets them
         self._handlers: dict[str, Callable[[Body], Body]] = {
             "auth.test": self._auth_test,
@@ -83,6 +84,7 @@ class Workspace:
             "views.update": self._view,
             "views.publish": self._view,
             "users.info": self._user_info,
+            "usergroups.users.list": self._usergroup_members,
             "assistant.threads.setSuggestedPrompts": self._set_prompts,
         }
         self.known_methods = known_methods | frozenset(self._handlers)
@@ -352,6 +354,12 @@ class Workspace:
         if not args.get("thread_ts"):
             self.prompts[str(args["channel_id"])] = list(json_arg(args.get("prompts")) or [])
         return {"ok": True}
+
+    def _usergroup_members(self, args: Body) -> Body:
+        group = str(args.get("usergroup", ""))
+        if group not in self.usergroups:
+            return _error("no_such_subteam")
+        return {"ok": True, "users": list(self.usergroups[group])}
 
     def _user_info(self, args: Body) -> Body:
         user_id = str(args.get("user", ""))

@@ -18,9 +18,12 @@ from bot.asking import grounding_dict
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.blocks import answer_blocks, answer_footer
+from retrieval.hybrid import SearchResult
 from retrieval.ingest import ingest_paths
+from retrieval.types import Hit
 from serving.answer import Answer, AnswerPolicy, answer_question
 from serving.llm import Completion
+from serving.quoting import readable
 from tests.fakeslack import check_blocks
 
 HANDBOOK = Path(__file__).resolve().parents[2] / "retrieval" / "sample_handbook"
@@ -105,3 +108,61 @@ def test_a_supported_draft_is_not_replaced(runtime: Runtime) -> None:
     answer = _ask(runtime, "How long must my password be?", draft, policy)
     assert not answer.abstained and not answer.quoted and answer.unsupported_draft is None
     assert answer.text == draft
+
+
+class FixedHits:
+    """The real index behind a search that returns chosen chunks with chosen question-chunk cosines."""
+
+    def __init__(self, runtime: Runtime, hits: list[Hit]) -> None:
+        self.backend, self.embedder, self.hits = runtime.backend, runtime.embedder, hits
+
+    def search(self, query: str, **_: Any) -> SearchResult:
+        return SearchResult(hits=list(self.hits))
+
+
+def _chunk(runtime: Runtime, query: str, contains: str) -> Hit:
+    [hit] = [h for h in runtime.retriever.search(query, k=10).hits if contains in h.chunk.text][:1]
+    return hit
+
+
+@pytest.mark.parametrize("table_evidence", [0.80, 0.90])
+def test_a_quote_reads_as_text_and_comes_only_from_a_source_that_reaches_the_bar(
+    runtime: Runtime, table_evidence: float
+) -> None:
+    table = _chunk(
+        runtime, "Eigen huwelijk of geregistreerd partnerschap bijzonder verlof", "| Eigen huwelijk"
+    )
+    password = _chunk(runtime, "How long must my password be?", "at least 14 characters")
+    hits = [
+        replace(table, rank=1, scores={"dense": table_evidence}),
+        replace(password, rank=2, scores={"dense": 0.90}),
+    ]
+    policy = replace(runtime.policy, bar=0.8625, quote_bar=0.88, source_margin=None)
+    answer = answer_question(
+        "Hoeveel dagen bijzonder verlof krijg ik voor mijn eigen huwelijk?",
+        retriever=FixedHits(runtime, hits), llm=FixedDraft("Je krijgt 5 dagen verlof [1]."),  # type: ignore[arg-type]
+        policy=policy, checker=runtime.checker,
+    )  # fmt: skip
+    if table_evidence < policy.bar:
+        # the table is in the prompt but is not on the question's topic by the bar: never quoted from
+        assert "huwelijk" not in answer.text.lower() and "|" not in answer.text
+        assert answer.abstained or all(c.chunk.chunk_id == password.chunk.chunk_id for c in answer.citations)
+    else:
+        assert answer.quoted, answer.text
+        assert "Eigen huwelijk of geregistreerd partnerschap: 2 dagen" in answer.text
+        assert "|" not in answer.text and "---" not in answer.text
+        assert answer.citations[0].chunk.chunk_id == table.chunk.chunk_id
+
+
+def test_markdown_is_read_as_a_reader_says_it() -> None:
+    text = (
+        "## Kosten\n\n| Kostensoort | Maximum |\n|---|---|\n| Lunch | €15 per persoon |\n\n"
+        "- **Cafés:** zie [de roosters](https://x.example/r) en `PlekVrij`.\n\n"
+        "| Course | For whom | Duration |\n| --- | :---: | ---: |\n| Latte Art | Baristas | 4 sessions |\n"
+    )
+    assert readable(text).splitlines() == [
+        "Kosten",
+        "Lunch: €15 per persoon.",
+        "Cafés: zie de roosters en PlekVrij.",
+        "Latte Art — For whom: Baristas; Duration: 4 sessions.",
+    ]

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
+from retrieval.sqlite_backend import SQLiteBackend
+from retrieval.types import Chunk
 from tests.security.conftest import bron, bron_run_restart, said, served
 
 SECRET = "# Salarissen\n\nHet salaris van de directeur is 250000 euro per jaar; dat is vertrouwelijk.\n"
@@ -102,3 +106,25 @@ def test_a_root_inside_a_restricted_root_cannot_widen_it(data_dir: Path, tmp_pat
     result = bron("ingest", str(tmp_path / "mgmt" / "plans"))
     assert "would widen" in said(result)
     assert served(data_dir, None) == {str(secret): "mgmt"}
+
+
+def test_an_index_from_before_roots_were_recorded_is_not_re_served_publicly(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """An upgraded index holds `hr/salarissen.md` (collection hr) with no root record; a sync of the
+    parent folder must not serve the file a second time as public."""
+    secret = _write(tmp_path / "docs" / "hr" / "salarissen.md", SECRET)
+    _write(tmp_path / "docs" / "handbook" / "welkom.md", OPEN)
+    legacy = SQLiteBackend(data_dir / "index.sqlite", dim=384)
+    chunk = Chunk(chunk_id="legacy-1", doc_id="hr/salarissen.md", title="Salarissen", heading_path=(),
+                  text=SECRET, source=str(secret), collection="hr")  # fmt: skip
+    legacy.replace_document("hr/salarissen.md", "old-hash", [chunk], np.ones((1, 384), np.float32))
+    legacy.close()
+    result = bron("ingest", str(tmp_path / "docs"))
+    assert "indexed before roots were recorded" in said(result)
+    assert str(secret) not in served(data_dir, ("public",))
+    bron("ingest", str(tmp_path / "docs" / "hr"), "--collection", "hr")
+    bron("ingest", str(tmp_path / "docs"))
+    assert served(data_dir, ("hr",)) == {str(secret): "hr"} and str(secret) not in served(
+        data_dir, ("public",)
+    )

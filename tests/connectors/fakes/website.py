@@ -98,22 +98,8 @@ class FakeSite:
                     f"Sitemap: {self.url}/sitemap.xml",
                 ]
                 return Reply(200, "\n".join(lines).encode(), {"Content-Type": "text/plain"})
-            listed = sorted(p for p, page in self.pages.items() if page.in_sitemap)
-            parts = [listed[i : i + self.sitemap_page] for i in range(0, len(listed), self.sitemap_page)]
-            ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
-            if path == "/sitemap.xml":
-                body = "".join(
-                    f"<sitemap><loc>{self.url}/sitemap-{i}.xml</loc></sitemap>" for i in range(len(parts))
-                )
-                return Reply(200, f'<?xml version="1.0"?><sitemapindex {ns}>{body}</sitemapindex>'.encode(),
-                             {"Content-Type": "application/xml"})  # fmt: skip
-            if path.startswith("/sitemap-"):
-                i = int(path[len("/sitemap-") : -len(".xml")])
-                if i >= len(parts):
-                    return Reply(404)
-                body = "".join(f"<url><loc>{self.url}{html.escape(p)}</loc></url>" for p in parts[i])
-                return Reply(200, f'<?xml version="1.0"?><urlset {ns}>{body}</urlset>'.encode(),
-                             {"Content-Type": "application/xml"})  # fmt: skip
+            if path.startswith("/sitemap"):
+                return self._sitemap(path)
             if path in self.redirects:
                 return Reply(301, b"", {"Location": self.url + self.redirects[path]})
             page = self.pages.get(path)
@@ -130,6 +116,23 @@ class FakeSite:
             elif ims is not None and ims == modified:
                 return Reply(304, b"", headers)
             return Reply(200, self.render(page), headers)
+
+    def _sitemap(self, path: str) -> Reply:
+        """The sitemap index, or one of its sitemaps (`sitemap_page` URLs each); the lock is held."""
+        listed = sorted(p for p, page in self.pages.items() if page.in_sitemap)
+        parts = [listed[i : i + self.sitemap_page] for i in range(0, len(listed), self.sitemap_page)]
+        ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+        xml = {"Content-Type": "application/xml"}
+        if path == "/sitemap.xml":
+            body = "".join(
+                f"<sitemap><loc>{self.url}/sitemap-{i}.xml</loc></sitemap>" for i in range(len(parts))
+            )
+            return Reply(200, f'<?xml version="1.0"?><sitemapindex {ns}>{body}</sitemapindex>'.encode(), xml)
+        i = int(path[len("/sitemap-") : -len(".xml")])
+        if i >= len(parts):
+            return Reply(404)
+        body = "".join(f"<url><loc>{self.url}{html.escape(p)}</loc></url>" for p in parts[i])
+        return Reply(200, f'<?xml version="1.0"?><urlset {ns}>{body}</urlset>'.encode(), xml)
 
     def close(self) -> None:
         self.server.close()

@@ -38,7 +38,8 @@ POLICY = (
 )
 FAQ = (
     "Frequently asked questions. Can I work from home? Yes: two days a week is fine, as long as your "
-    "team lead agrees which days. Do new colleagues work from home? Not in their first month."
+    "team lead agrees which days. I just started; can I work from home? Not yet: in your first month you work "
+    "at the office."
 )
 ARTICLE_6 = (
     "Artikel 6. Onze Minister kan ontheffing verlenen van het verbod om middelen als bedoeld in lijst I "
@@ -153,6 +154,7 @@ def test_re_citation_never_moves_to_a_source_sharing_less_wording() -> None:
 
 def test_overlap_counts_content_words_and_finds_the_span() -> None:
     found = overlap("Receipts are submitted within 30 days of the trip.", MEALS_NL + " " + LEAVE_2024)
+    assert found.claim_words == 6
     assert found.shared == 1 and found.span.startswith("Bonnetjes")  # across languages: the figure alone
     shared = overlap("You receive 25 vacation days per calendar year.", LEAVE_2024)
     assert (
@@ -161,3 +163,23 @@ def test_overlap_counts_content_words_and_finds_the_span() -> None:
     )
     # stop words link a run but add nothing
     assert overlap("of the following year", LEAVE_2024).shared == 2
+
+
+def test_a_sentence_copied_from_the_faq_is_cited_to_it_though_the_faq_sentence_says_not_yet(
+    checker: GroundednessChecker,
+) -> None:
+    # the FAQ's "Not yet: in your first month you work at the office." made the negation check
+    # reject it, and the policy, sharing two words, got the citation
+    for marker in ("[1]", "[2]", ""):
+        [sentence] = checker.check(
+            f"In your first month you work at the office {marker}.", [POLICY, FAQ]
+        ).sentences
+        assert sentence.attributed == (2,) and sentence.supported, sentence
+        assert sentence.span == "Not yet: in your first month you work at the office."
+
+
+def test_a_copy_is_not_supported_by_a_source_lacking_its_figure() -> None:
+    run = Overlap(5, 1.0, "copied", claim_words=5)
+    assert run.copied() and not Overlap(5, 0.9, "part", claim_words=6).copied()
+    # the only source sharing the run lacks the sentence's figure: nothing to attribute it to
+    assert attribute((1,), {1: run}, {1: 0.2}, threshold=0.5, vetoed=frozenset({1})) == (1,)
