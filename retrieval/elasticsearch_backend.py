@@ -486,10 +486,14 @@ class ElasticsearchBackend:
         return sorted(self.get_chunks(ids), key=lambda c: c.ordinal)
 
     def document_hashes(self) -> dict[str, str]:
+        """Every document's stored hash; none before the first ingest has created the index, so that
+        first `bron ingest` can run (it failed asking to run `bron ingest`)."""
         self._check_shape()
         out: dict[str, str] = {}
         after: list[Any] | None = None
         with self._errors("read document hashes"):
+            if not self._client.indices.exists(index=self._docs):
+                return out
             while True:
                 resp = self._client.search(
                     index=self._docs, sort=[{"doc_id": "asc"}], size=_PAGE, search_after=after

@@ -229,6 +229,8 @@ def _sync_root(
     for file, _ in files:
         resolved = Path(os.path.abspath(file))
         if any(inner.owns(resolved) for inner in inners):
+            if on_document:  # synced with its own root; counted so progress still reaches the total
+                on_document(str(file), 0)
             continue
         if file.suffix.lower() not in SUPPORTED_SUFFIXES:
             report.failed.append((str(file), f"unsupported file type {file.suffix!r}"))

@@ -38,6 +38,6 @@ class RetrievalSettings(BaseModel):
     candidates: int = 100
     # rrf: ranks only, no calibration; zscore: standardised scores, better on SciFact (retrieval/fusion.py)
     fusion: Literal["rrf", "zscore"] = "rrf"
-    rrf_rank_constant: int = 10  # tuned on SciFact train (bench/retrieval/scifact.json)
+    rrf_rank_constant: int = 10  # tuned on SciFact train (bench/retrieval/scifact-300words.json)
     bm25_weight: float = 1.0
     dense_weight: float = 1.0

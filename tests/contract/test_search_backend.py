@@ -415,3 +415,28 @@ def test_refusals_say_what_to_check(status: int, error_type: str, advice: str) -
         with pytest.raises(BackendUnavailableError, match=advice):
             backend.search_bm25("iets", k=3)
         backend.close()
+
+
+def test_the_first_ingest_into_an_empty_cluster_creates_the_index(es_url: str, tmp_path: Path) -> None:
+    """`bron ingest` reads the stored hashes before it writes; on a new cluster there are none yet."""
+    from retrieval.ingest import ingest_paths
+
+    class FixedEmbedder:
+        name, dim = "fixed", DIM
+
+        def embed_query(self, text: str) -> Vectors:
+            raise AssertionError("not used")
+
+        def embed_passages(self, texts: Sequence[str]) -> Vectors:
+            return np.asarray(unit_vectors(len(texts), 7), dtype=np.float32)
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "fiets.md").write_text("# Fiets\n\nDe fietsvergoeding is 19 cent per kilometer.\n")
+    backend = ElasticsearchBackend(_es_settings(es_url), dim=DIM)
+    try:
+        assert backend.document_hashes() == {}
+        report = ingest_paths([tmp_path / "docs"], backend=backend, embedder=FixedEmbedder())
+        assert report.added == ["docs/fiets.md"] and backend.count_chunks() == 1
+    finally:
+        backend.close()
+        _drop(es_url, backend.prefix)
