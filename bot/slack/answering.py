@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.asking import AskContext, AskResult, ask, grounding_dict
 from bot.runtime import Runtime
 from bot.slack.blocks import answer_blocks, answer_footer
-from bot.slack.metrics import BACKEND_ERRORS, FLAGS, QUESTIONS, observe_answer
+from bot.slack.metrics import ANSWERS, BACKEND_ERRORS, FLAGS, QUESTIONS, observe_answer
 from bot.slack.questions import Question, strip_mention
 from bot.slack.streaming import StreamBudget, ThreadReply
 from bot.slack.texts import Backend, text, unavailable
@@ -84,6 +84,7 @@ def run_pipeline(
 
 def _failed(backend: Backend, question: Question, exc: Exception) -> Outcome:
     BACKEND_ERRORS.labels(backend=backend).inc()
+    ANSWERS.labels(outcome="error").inc()
     log.error(
         "question %s in %s not answered: %s unavailable: %s", question.ts, question.channel, backend, exc
     )

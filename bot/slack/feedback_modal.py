@@ -25,7 +25,7 @@ from bot.runtime import Runtime
 from bot.slack.access import SlackAccess
 from bot.slack.blocks import FEEDBACK_ACTION, FEEDBACK_DETAILS_ACTION, SOURCES_ACTION, chunk_blocks
 from bot.slack.lookups import add_feedback_details
-from bot.slack.metrics import BACKEND_ERRORS, FLAGS
+from bot.slack.metrics import BACKEND_ERRORS, FLAGS, THUMBS_DOWN
 from bot.slack.pool import Pools
 from bot.slack.texts import text, unavailable
 from feedback.access import may_see
@@ -83,8 +83,10 @@ def record_vote(
         BACKEND_ERRORS.labels(backend="store").inc()
         log.error("%s vote on %s not recorded: %s", vote, interaction_id, exc)
         return None
-    if vote == "down" and runtime.settings.store.flags.on_thumbs_down:
-        FLAGS.inc()
+    if vote == "down":
+        THUMBS_DOWN.labels(source=source).inc()
+        if runtime.settings.store.flags.on_thumbs_down:
+            FLAGS.inc()
     return feedback_id, language
 
 

@@ -49,8 +49,39 @@ _STAGES = {
 }
 
 
+ANSWERS = Counter(
+    "bron_answers_total",
+    "Questions by how they ended: answered, quoted (the sources word for word), declined, error.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+GROUNDEDNESS = Histogram(
+    "bron_answer_groundedness",
+    "Groundedness of each checked answer (share of its claims the cited sources support).",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+    registry=REGISTRY,
+)
+THUMBS_DOWN = Counter(
+    "bron_thumbs_down_total",
+    "Thumbs-down given on answers, by button or reaction.",
+    ["source"],
+    registry=REGISTRY,
+)
+FIRST_TOKEN = Histogram(
+    "bron_time_to_first_token_seconds",
+    "From the start of answering (after the queue) to the model's first token.",
+    buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
+    registry=REGISTRY,
+)
+
+
 def observe_answer(answer: Answer) -> None:
-    """Record the stage timings the pipeline measured (stages it skipped, e.g. on abstention, are left out)."""
+    """Record the outcome, groundedness and stage timings the pipeline measured (stages it skipped,
+    e.g. on abstention, are left out)."""
+    outcome = "declined" if answer.abstained else "quoted" if answer.quoted else "answered"
+    ANSWERS.labels(outcome=outcome).inc()
+    if answer.groundedness is not None:
+        GROUNDEDNESS.observe(answer.groundedness)
     for stage, key in _STAGES.items():
         ms = answer.timings_ms.get(key)
         if ms is not None:

@@ -30,6 +30,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.chat_stream import ChatStream
 
+from bot.slack.metrics import FIRST_TOKEN
 from serving.answer import NOT_FOUND
 
 log = logging.getLogger(__name__)
@@ -153,10 +154,13 @@ class ThreadReply:
         self._raw = ""
         self._feeding = False
         self._abstaining = False
+        self._created = time.monotonic()
 
     # -- while generating (the model's thread: never waits for Slack) ---------------------
 
     def on_token(self, token: str) -> None:
+        if not self._raw:
+            FIRST_TOKEN.observe(time.monotonic() - self._created)
         self._raw += token
         if self._abstaining:
             return

@@ -167,6 +167,7 @@ def test_thumbs_down_reaction_records_feedback_flags_and_offers_the_modal(answer
 def test_feedback_buttons_record_votes_and_thumbs_down_opens_the_modal(answered: Answered) -> None:
     fake, app = answered.fake, answered.app
     opened_before = len(fake.calls("views.open"))
+    downs_before = REGISTRY.get_sample_value("bron_thumbs_down_total", {"source": "button"}) or 0
     [element] = next(b for b in answered.message["blocks"] if b["type"] == "context_actions")["elements"]
     for button in ("positive_button", "negative_button"):
         click = payloads.block_actions(
@@ -190,6 +191,7 @@ def test_feedback_buttons_record_votes_and_thumbs_down_opens_the_modal(answered:
             break
         time.sleep(0.05)
     assert votes == ["down", "up"]
+    assert REGISTRY.get_sample_value("bron_thumbs_down_total", {"source": "button"}) == downs_before + 1
 
 
 def test_bron_sources_with_a_message_link_shows_the_chunks_that_answer_used(answered: Answered) -> None:

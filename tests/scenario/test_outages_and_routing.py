@@ -51,6 +51,7 @@ def metric(name: str, **labels: str) -> float:
 
 def test_llm_down_answers_politely_in_the_thread_in_the_askers_language(app: App, fake: FakeSlack) -> None:
     errors_before = metric("bron_backend_errors_total", backend="llm")
+    failed_before = metric("bron_answers_total", outcome="error")
     english = payloads.event_callback(payloads.app_mention("How many vacation days do I get per year?"))
     dutch = payloads.event_callback(payloads.app_mention("Hoeveel vakantiedagen krijg ik per jaar?"))
 
@@ -60,6 +61,7 @@ def test_llm_down_answers_politely_in_the_thread_in_the_askers_language(app: App
     wait_for_text(fake, CHANNEL_ID, english["event"]["ts"], SORRY_LLM_EN)
     wait_for_text(fake, CHANNEL_ID, dutch["event"]["ts"], SORRY_LLM_NL)
     assert metric("bron_backend_errors_total", backend="llm") == errors_before + 2
+    assert metric("bron_answers_total", outcome="error") == failed_before + 2
     fake.assert_all_calls_valid()
 
 
@@ -136,6 +138,12 @@ def test_health_readiness_and_metrics_endpoints(offline_runtime: Runtime, app: A
         "bron_backend_errors_total",
         "bron_flags_total",
         "bron_slack_events_total",
+        "bron_answers_total",
+        "bron_answer_groundedness",
+        "bron_thumbs_down_total",
+        "bron_time_to_first_token_seconds",
+        "bron_queue_depth",
+        "bron_queue_wait_seconds",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in exposition
 
