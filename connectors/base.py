@@ -95,13 +95,16 @@ def collection_for(container: str | None, mapping: Mapping[str, str]) -> str | N
     """The collection of the longest configured prefix of `container`, on `/` boundaries.
 
     None when nothing matches: the engine then does not serve the item (fail closed). A mapping key
-    `*` is an explicit catch-all, never implied.
+    `*` is an explicit catch-all, never implied, and never covers a marked (`/#…`) container.
     """
     if container is None:
         return None
+    # `<container>/#unique`, `<SPACE>/#restricted`: an item whose readers Bron cannot tell is never
+    # covered by its container's key or by `*`, only by a key naming the marker itself
+    marked = "/#" in container
     best: tuple[int, str] | None = None
     for key, collection in mapping.items():
-        if key == "*":
+        if key == "*" or (marked and "/#" not in key):
             continue
         stem = key.rstrip("/")
         matches = container in (key, stem) or container.startswith(stem + "/") or stem == ""
@@ -109,4 +112,4 @@ def collection_for(container: str | None, mapping: Mapping[str, str]) -> str | N
             best = (len(stem), collection)
     if best is not None:
         return best[1]
-    return mapping.get("*")
+    return None if marked else mapping.get("*")

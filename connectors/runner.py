@@ -16,7 +16,13 @@ from sqlalchemy import select
 
 from connectors.base import Change, ChangeBatch, FetchedDocument, KnownItem, Source
 from connectors.http import Http
-from connectors.settings import SharePointSourceSettings, SourceSettings, SyncSettings, WebsiteSourceSettings
+from connectors.settings import (
+    ConfluenceSourceSettings,
+    SharePointSourceSettings,
+    SourceSettings,
+    SyncSettings,
+    WebsiteSourceSettings,
+)
 from connectors.sync import SyncEngine, SyncReport
 from feedback.models import SourceSync
 
@@ -58,6 +64,14 @@ def build_streams(name: str, config: SourceSettings, sync: SyncSettings, http: H
                 headers=headers,
             )
         ]  # fmt: skip
+    if isinstance(config, ConfluenceSourceSettings):
+        from connectors.confluence import ConfluenceClient, ConfluenceSpaceSource
+
+        wiki = ConfluenceClient(http, url=config.url, email=config.email, api_token=config.api_token)
+        return [
+            ConfluenceSpaceSource(f"{name}/{key}", wiki, space_key=key, page_size=config.page_size)
+            for key in config.spaces
+        ]
     assert isinstance(config, SharePointSourceSettings)
     from connectors.graph import GraphClient, onedrive_stream, site_streams
 

@@ -38,9 +38,22 @@ class SharePointSourceSettings(BaseModel):
     max_file_mb: float = 50.0
 
 
+class ConfluenceSourceSettings(BaseModel):
+    kind: Literal["confluence"] = "confluence"
+    url: str  # the site's wiki root: https://example.atlassian.net/wiki
+    email: str
+    api_token: SecretStr
+    spaces: list[str] = []  # space keys
+    # "<SPACE KEY>" → collection; pages with read restrictions (own or inherited) are "<KEY>/#restricted"
+    collections: dict[str, str] = {}
+    page_size: int = 100
+
+
 # a source's name prefixes its documents' ids and names its state: short, stable, no separators
 SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
-SourceSettings = Annotated[WebsiteSourceSettings | SharePointSourceSettings, Field(discriminator="kind")]
+SourceSettings = Annotated[
+    WebsiteSourceSettings | SharePointSourceSettings | ConfluenceSourceSettings, Field(discriminator="kind")
+]
 
 
 class SyncSettings(BaseModel):

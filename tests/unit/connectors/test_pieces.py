@@ -22,7 +22,10 @@ def test_the_longest_matching_prefix_decides_and_unknown_containers_get_none() -
     assert collection_for("/hr/board/minutes", mapping) == "board"
     assert collection_for("/hrm/x", mapping) == "public"  # a prefix is a path prefix, not a string one
     assert collection_for("/x", {"/hr/": "hr"}) is None
-    assert collection_for("site/Docs/#unique", {"site/Docs": "public"}) == "public"
+    # a file with its own permissions is not covered by its library's key, nor by "*"
+    assert collection_for("site/Docs/#unique", {"site/Docs": "public", "*": "public"}) is None
+    assert collection_for("site/Docs/#unique", {"site/Docs/#unique": "hr"}) == "hr"
+    assert collection_for("HR/#restricted", {"HR": "public", "/": "public"}) is None
     assert collection_for("site/Other", {"site/Docs": "public"}) is None
     assert collection_for("anything", {"*": "public"}) == "public"
     assert collection_for(None, {"*": "public"}) is None
