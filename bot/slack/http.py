@@ -58,8 +58,14 @@ def readiness(runtime: Runtime) -> dict[str, str]:
     return checks
 
 
-def build_asgi(app: App | None, runtime: Runtime) -> Starlette:
-    """The HTTP app; with `app=None` (Socket Mode) only the health, readiness and metrics routes."""
+def build_asgi(
+    app: App | None, runtime: Runtime, *, socket_connected: Callable[[], bool] | None = None
+) -> Starlette:
+    """The HTTP app; with `app=None` (Socket Mode) only the health, readiness and metrics routes.
+
+    In Socket Mode the websocket is how events arrive, so `socket_connected` decides readiness: a
+    replica whose socket is down takes no events and answers 503 until the client reconnects.
+    """
 
     async def events(request: Request) -> Response:
         assert app is not None
@@ -74,8 +80,14 @@ def build_asgi(app: App | None, runtime: Runtime) -> Starlette:
     async def readyz(_: Request) -> Response:
         """Readiness: Bron takes events; each dependency's state is reported beside it, not as a 503."""
         checks = await run_in_threadpool(readiness, runtime)
+        ready = True
+        if socket_connected is not None:
+            ready = socket_connected()
+            checks["slack_socket"] = "ok" if ready else "unavailable (disconnected)"
         degraded = [name for name, state in checks.items() if state.startswith("unavailable")]
-        return JSONResponse({"ready": True, "degraded": degraded, "checks": checks})
+        return JSONResponse(
+            {"ready": ready, "degraded": degraded, "checks": checks}, status_code=200 if ready else 503
+        )
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bot.runtime import Runtime
 from bot.slack.app import SlackConfigError, build_app
@@ -31,13 +32,13 @@ def serve(runtime: Runtime, *, http: bool) -> None:
         raise SlackConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- token with connections:write)")
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    _serve_health_in_background(runtime)
     handler = SocketModeHandler(app, app_token=settings.app_token)
+    _serve_health_in_background(runtime, socket_connected=handler.client.is_connected)
     log.info("connecting to Slack in Socket Mode")
     handler.start()  # type: ignore[no-untyped-call]
 
 
-def _serve_health_in_background(runtime: Runtime) -> None:
+def _serve_health_in_background(runtime: Runtime, *, socket_connected: Callable[[], bool]) -> None:
     """Socket Mode needs no inbound port, but the container healthcheck and Prometheus do."""
     import threading
 
@@ -48,7 +49,10 @@ def _serve_health_in_background(runtime: Runtime) -> None:
     settings = runtime.settings.slack
     server = uvicorn.Server(
         uvicorn.Config(
-            build_asgi(None, runtime), host=settings.http_host, port=settings.http_port, log_level="warning"
+            build_asgi(None, runtime, socket_connected=socket_connected),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
         )
     )
     threading.Thread(target=server.run, name="health", daemon=True).start()

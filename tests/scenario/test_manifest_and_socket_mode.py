@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 import yaml
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from starlette.testclient import TestClient
 
 from bot.runtime import Runtime
 from bot.slack import spec
+from bot.slack.http import build_asgi
 from tests.fakeslack import FakeSlack, payloads
 from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID
 from tests.fakeslack.manifest import check_manifest, event_reference_scopes, methods_called, needed_scopes
-from tests.scenario.harness import build, send, wait_for_text
+from tests.scenario.harness import build, runtime_for, send, wait_for_text
 
 MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yaml"
 SORRY_NL = "Sorry, ik kan het taalmodel nu niet bereiken"
@@ -184,3 +186,24 @@ def test_messages_tab_greets_once_and_sets_prompts_without_a_thread(offline_runt
         send(app, fake, payloads.event_callback(question))
         wait_for_text(fake, DM_CHANNEL_ID, question["ts"], SORRY_NL)
         fake.assert_all_calls_valid()
+
+
+def test_socket_mode_readiness_follows_the_socket(offline_runtime: Runtime) -> None:
+    with FakeSlack() as fake:
+        handler = SocketModeHandler(build(offline_runtime, fake, http=False), app_token="xapp-scenario")
+        health = TestClient(
+            build_asgi(None, runtime_for(offline_runtime, fake), socket_connected=handler.client.is_connected)
+        )
+        before = health.get("/readyz")
+        assert (before.status_code, before.json()["checks"]["slack_socket"]) == (
+            503,
+            "unavailable (disconnected)",
+        )
+        handler.connect()  # type: ignore[no-untyped-call]
+        try:
+            fake.wait_for_socket_connection()
+            ready = health.get("/readyz")
+            assert (ready.status_code, ready.json()["checks"]["slack_socket"]) == (200, "ok")
+        finally:
+            handler.close()  # type: ignore[no-untyped-call]
+        assert health.get("/readyz").status_code == 503
