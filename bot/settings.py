@@ -71,6 +71,8 @@ class SlackSettings(BaseModel):
     # appends or updates a minute (Tier 4 appendStream 100, Tier 3 chat.update 50), spread over the answers.
     stream_starts_per_minute: int = 16
     stream_sends_per_minute: int = 40
+    # collection → Slack user id of the person who owns it: an "Ask a person" button mentions them
+    collection_owners: dict[str, str] = {}
     group_collections: dict[str, list[str]] = {}
     guest_collections: list[str] = []
     external_collections: list[str] = []

@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from bot.slack.blocks import answer_blocks, answer_footer
 from bot.slack.metrics import ANSWERS, BACKEND_ERRORS, FLAGS, QUESTIONS, observe_answer
 from bot.slack.questions import Question, strip_mention
+from bot.slack.sharing import escalate_button, owner_for, share_button
 from bot.slack.streaming import StreamBudget, ThreadReply
 from bot.slack.texts import Backend, text, unavailable
 from feedback.errors import StoreError
@@ -120,10 +121,14 @@ def answer_in_thread(
         )
         return reply.fail(message)
     answer, interaction_id = outcome.result.answer, outcome.result.interaction_id
+    extra: list[dict[str, Any]] = []
+    owners = runtime.settings.slack.collection_owners
+    if interaction_id is not None and owner_for(owners, [c.chunk.collection for c in answer.citations]):
+        extra.append(escalate_button(interaction_id, answer.language))
     ts = reply.finish(
         text=answer.text or "…",
-        blocks=answer_blocks(answer, interaction_id=interaction_id),
-        footer=answer_footer(answer, interaction_id=interaction_id),
+        blocks=answer_blocks(answer, interaction_id=interaction_id) + extra,
+        footer=answer_footer(answer, interaction_id=interaction_id) + extra,
         streamed_ok=not (answer.abstained or answer.quoted or grounding_dict(answer).get("unsupported")),
     )
     if ts is not None and interaction_id is not None:
@@ -149,12 +154,11 @@ def answer_payload(runtime: Runtime, question: Question) -> dict[str, Any]:
             text(language, "empty") if outcome.empty else unavailable(language, outcome.failed or "other")
         )
         return {"text": message, "response_type": "ephemeral"}
-    answer = outcome.result.answer
-    return {
-        "text": answer.text,
-        "blocks": answer_blocks(answer, interaction_id=outcome.result.interaction_id),
-        "response_type": "ephemeral",
-    }
+    answer, interaction_id = outcome.result.answer, outcome.result.interaction_id
+    blocks = answer_blocks(answer, interaction_id=interaction_id)
+    if interaction_id is not None and not question.is_dm and not answer.abstained:
+        blocks.append(share_button(interaction_id, answer.language))
+    return {"text": answer.text, "blocks": blocks, "response_type": "ephemeral"}
 
 
 def thread_history(

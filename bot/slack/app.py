@@ -21,6 +21,7 @@ from bot.slack.dedupe import dedupe_events
 from bot.slack.feedback_modal import register_feedback
 from bot.slack.listeners import register_agent_view, register_events
 from bot.slack.pool import Pools
+from bot.slack.sharing import register_sharing
 from bot.slack.streaming import StreamBudget
 
 log = logging.getLogger(__name__)
@@ -86,4 +87,5 @@ def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True, pools:
     register_agent_view(app)
     register_commands(app, runtime, access, pools)
     register_feedback(app, runtime, access, pools)
+    register_sharing(app, runtime, pools)
     return app
