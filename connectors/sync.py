@@ -38,6 +38,7 @@ from connectors.base import (
     SourceError,
     collection_for,
 )
+from connectors.settings import SyncSettings
 from feedback.models import SourceItem, SourceSync
 from feedback.store import FeedbackStore
 from retrieval.access import checked_collection
@@ -57,7 +58,7 @@ class SyncInterrupted(Exception):
 
 @dataclass(frozen=True)
 class SyncPolicy:
-    max_delete_share: float = 0.25
+    max_delete_share: float = field(default_factory=lambda: SyncSettings().max_delete_share)
     allow_mass_delete: bool = False
     # chunked as the rest of the index (BRON_RETRIEVAL__CHUNK_*), whose defaults live in RetrievalSettings
     max_words: int = field(default_factory=lambda: RetrievalSettings().chunk_words)

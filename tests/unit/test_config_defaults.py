@@ -41,6 +41,7 @@ POLICY = {
     "min_sources": ("serving.min_sources", 2),
     "source_margin": ("serving.source_margin", 0.02),
     "quote_bar": ("serving.quote_bar", 0.6),
+    "condense": ("serving.condense", True),
 }
 LLM = {
     "base_model": ("serving.model", "other-model"),
@@ -167,6 +168,17 @@ def test_the_evidence_models_bar_is_the_policys_bar(tmp_path: Path) -> None:
     policy = AnswerPolicy.from_settings(serving)
     assert (policy.bar, policy.quote_bar) == (0.53, 0.56)
     assert AnswerPolicy.from_settings(ServingSettings(quote_bar="")).quote_bar is None  # type: ignore[arg-type]
+
+
+def test_connected_sources_sync_as_configured() -> None:
+    from connectors.sync import SyncPolicy
+
+    defaults, policy = Settings(), SyncPolicy()
+    assert (policy.max_words, policy.overlap_words) == (
+        defaults.retrieval.chunk_words,
+        defaults.retrieval.chunk_overlap_words,
+    )
+    assert policy.max_delete_share == defaults.sync.max_delete_share
 
 
 def test_fine_tuning_data_is_chunked_and_budgeted_as_production() -> None:
