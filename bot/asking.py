@@ -50,6 +50,8 @@ def grounding_dict(answer: Answer) -> dict[str, Any]:
     if report is None:
         return {"unsupported_draft": answer.unsupported_draft} if answer.unsupported_draft else {}
     extra: dict[str, Any] = {"uncovered_terms": answer.uncovered_terms} if answer.uncovered_terms else {}
+    if answer.weak_sentences:
+        extra["weak"] = list(answer.weak_sentences)
     if answer.quoted:
         extra |= {"quoted": True, "unsupported_draft": answer.unsupported_draft}
     sentences = [
@@ -91,6 +93,24 @@ def supporting_spans(grounding: Mapping[str, Any]) -> dict[int, list[str]]:
             if span not in found:
                 found.append(span)
     return spans
+
+
+def doubtful_sentences(answer: Answer) -> list[str]:
+    """The sentences never to show as plain fact: unsupported by the check, or within its margin."""
+    stored = grounding_dict(answer)
+    return [*stored.get("unsupported", []), *stored.get("weak", [])]
+
+
+def mark_sentences(text: str, sentences: list[str], mark: str) -> str:
+    """`text` with `mark` and a space before each of `sentences` (once each, where it occurs).
+
+    The sentences are stored without their [n] markers, which the text keeps before the full stop
+    ("… first day [1]."), so they are found without their closing punctuation."""
+    for sentence in sentences:
+        body = sentence.rstrip(" .!?")
+        if body and body in text and f"{mark} {body}" not in text:
+            text = text.replace(body, f"{mark} {body}", 1)
+    return text
 
 
 def to_record(

@@ -7,7 +7,15 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from bot.asking import AskContext, AskResult, ask, grounding_dict, supporting_spans
+from bot.asking import (
+    AskContext,
+    AskResult,
+    ask,
+    doubtful_sentences,
+    grounding_dict,
+    mark_sentences,
+    supporting_spans,
+)
 from bot.runtime import Runtime
 from feedback.errors import StoreError
 from feedback.resilient import save_feedback
@@ -18,7 +26,8 @@ SOURCES_LABEL = {"en": ("Sources", "Closest sources"), "nl": ("Bronnen", "Dichts
 
 
 def render_text(answer: Answer) -> str:
-    lines = [answer.text, ""]
+    """The answer with ⚠ before each sentence not to be taken as fact, its sources and its check."""
+    lines = [mark_sentences(answer.text, doubtful_sentences(answer), "⚠"), ""]
     label = SOURCES_LABEL.get(answer.language, SOURCES_LABEL["en"])[1 if answer.abstained else 0]
     lines.append(f"{label}:")
     spans = {} if answer.abstained else supporting_spans(grounding_dict(answer))
@@ -31,8 +40,11 @@ def render_text(answer: Answer) -> str:
         lines.append(f"Groundedness: {answer.groundedness:.2f}")
         if answer.quoted:
             lines.append("  quoted word for word: the model's own wording did not pass the check")
-        for s in grounding_dict(answer).get("unsupported", []):
+        stored = grounding_dict(answer)
+        for s in stored.get("unsupported", []):
             lines.append(f"  ⚠ not supported by the cited sources: {s}")
+        for s in stored.get("weak", []):
+            lines.append(f"  ⚠ only weakly supported by the cited sources (check it there): {s}")
         if answer.uncovered_terms:
             lines.append(
                 f"  ⚠ no document uses these words from the question (check the answer fits): {', '.join(answer.uncovered_terms)}"

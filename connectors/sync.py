@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from connectors.base import (
     Change,
@@ -38,6 +38,7 @@ from connectors.base import (
     SourceError,
     collection_for,
 )
+from connectors.settings import SyncSettings
 from feedback.models import SourceItem, SourceSync
 from feedback.store import FeedbackStore
 from retrieval.access import checked_collection
@@ -57,7 +58,7 @@ class SyncInterrupted(Exception):
 
 @dataclass(frozen=True)
 class SyncPolicy:
-    max_delete_share: float = 0.25
+    max_delete_share: float = field(default_factory=lambda: SyncSettings().max_delete_share)
     allow_mass_delete: bool = False
     # chunked as the rest of the index (BRON_RETRIEVAL__CHUNK_*), whose defaults live in RetrievalSettings
     max_words: int = field(default_factory=lambda: RetrievalSettings().chunk_words)
@@ -273,12 +274,12 @@ class SyncEngine:
                     dirty.add(change.item_id)
             if refused:
                 self._undo_refused(rows, before, refused, report)
-                self._save(source.name, rows, dirty, None)
+                self._save(source.name, rows, dirty, None, before)
                 raise SourceError(
                     f"{source.name}: the index refused {len(refused)} document(s) (first: {refused[0][1]}); "
                     "they keep their old version and the next sync retries this batch"
                 )
-            self._save(source.name, rows, dirty, batch)
+            self._save(source.name, rows, dirty, batch, before)
             if stop is not None and stop():
                 raise SyncInterrupted(f"{source.name}: stopped; the next sync resumes here")
 
@@ -304,10 +305,31 @@ class SyncEngine:
                     done.remove(doc_id)
             report.failed.append((doc_id, reason))
 
-    def _save(self, stream: str, rows: dict[str, _Row], dirty: set[str], batch: ChangeBatch | None) -> None:
-        """Item rows, and the cursor after `batch` (None: keep the stored cursor, replay the batch)."""
+    def _save(
+        self,
+        stream: str,
+        rows: dict[str, _Row],
+        dirty: set[str],
+        batch: ChangeBatch | None,
+        before: Mapping[str, _Row | None],
+    ) -> None:
+        """Item rows, and the cursor after `batch` (None: keep the stored cursor, replay the batch).
+
+        Rows that only were seen again (most of a full listing) get one UPDATE per batch, not a merge each.
+        """
+        seen_only: dict[int, list[str]] = {}
+        for item_id in dirty:
+            old, r = before.get(item_id), rows.get(item_id)
+            if old is not None and r is not None and replace(old, seen_generation=r.seen_generation) == r:
+                seen_only.setdefault(r.seen_generation, []).append(item_id)
         with self.store.session() as s:
-            for item_id in dirty:
+            for generation, ids in seen_only.items():
+                s.execute(
+                    update(SourceItem)
+                    .where(SourceItem.stream == stream, SourceItem.item_id.in_(ids))
+                    .values(seen_generation=generation)
+                )
+            for item_id in dirty - {i for ids in seen_only.values() for i in ids}:
                 r = rows.get(item_id)
                 if r is None:
                     s.execute(

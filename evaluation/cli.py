@@ -617,3 +617,50 @@ def conversation_command(
     report["command"] = _command_line()
     console.print(f"reproduce: {report['command']}")
     _write(out, report)
+
+
+@eval_app.command("support-margin")
+def support_margin_command(
+    tune_log: Annotated[
+        Path, typer.Option(help="per-question log of `bron eval answers --half tune`")
+    ] = Path("bench/answers/clapnq-tune-bar085.answers.jsonl"),
+    report_log: Annotated[
+        Path | None, typer.Option(help="the report half's log, to report the margin on")
+    ] = Path("bench/answers/clapnq.answers.jsonl"),
+    clapnq: Annotated[Path, typer.Option(help="folder with clapnq_dev_*.jsonl")] = Path(
+        "../shared/data/clapnq_dev"
+    ),
+    out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
+) -> None:
+    """Choose how far above the check's threshold a sentence must score to be shown unmarked, on the tune log."""
+    from bot.runtime import open_runtime
+    from bot.settings import load_settings
+    from evaluation.support_margin import choose_margin, outcome_at, sentence_scores
+
+    settings = _clapnq_settings(load_settings())
+    report: dict[str, Any] = {}
+    with open_runtime(settings, with_llm=False) as runtime:
+        _indexed_clapnq(runtime, clapnq)
+        checker, retriever, policy = runtime.checker, runtime.retriever, runtime.policy
+        assert checker is not None
+        threshold = float(checker.threshold)
+        rows, totals = sentence_scores(tune_log, retriever=retriever, checker=checker, policy=policy)
+        report["threshold"] = threshold
+        report["tune"] = choose_margin(rows, totals, threshold)
+        if report_log is not None:
+            rows, totals = sentence_scores(report_log, retriever=retriever, checker=checker, policy=policy)
+            m = report["tune"]["chosen"]
+            report["report"] = {
+                "at_chosen": outcome_at(rows, totals, threshold, m),
+                "at_zero": outcome_at(rows, totals, threshold, 0.0),
+            }
+    console.print(
+        f"check threshold {threshold:.4f}; margin chosen on the tune half: {report['tune']['chosen']}"
+    )
+    for half in ("tune", "report"):
+        if half in report:
+            console.print(f"{half}: at 0: {report[half]['at_zero']}")
+            console.print(f"{half}: chosen: {report[half]['at_chosen']}")
+    report["command"] = _command_line()
+    console.print(f"reproduce: {report['command']}")
+    _write(out, report)

@@ -81,6 +81,7 @@ class TurnOutcome:
     added_ms: float
     answer: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    sentence_scores: list[float] = field(default_factory=list)  # the check's, end to end
 
 
 def load_conversations(path: Path, clapnq_gold: dict[str, tuple[str, ...]]) -> list[Conversation]:
@@ -218,6 +219,8 @@ def run_end_to_end(
                 added_ms=sum(v for k, v in answer.timings_ms.items() if k in ("reading_ms",)) if history else 0.0,
             )  # fmt: skip
             outcome.answer = answer.text
+            if answer.grounding is not None:
+                outcome.sentence_scores = [round(float(s.score), 4) for s in answer.grounding.sentences]
             outcome.timings_ms = {k: round(v, 1) for k, v in answer.timings_ms.items()}
             outcomes.append(outcome)
             if log_path is not None:

@@ -36,6 +36,8 @@ ABSTAIN_TEXT = {
 class GroundingChecker(Protocol):
     """Scores each sentence against the numbered sources (serving.grounding is the real one)."""
 
+    threshold: float  # the score at which a sentence counts as supported
+
     def check(self, answer: str, sources: Sequence[str], *, question: str = "") -> Any: ...
 
     def nearest(self, text: str, sources: Sequence[str]) -> tuple[int, str]:
@@ -70,6 +72,9 @@ class AnswerPolicy:
     # a follow-up with a cue is first rewritten by the model into a standalone question
     # (serving.conversation); False: it is searched together with the conversation's topic
     condense: bool
+    # a supported sentence scoring below the check's threshold plus this is shown marked, and an answer
+    # with no sentence above it is quoted or declined (evaluation/support_margin.py)
+    support_margin: float
 
     @classmethod
     def from_settings(
@@ -90,6 +95,7 @@ class AnswerPolicy:
             source_margin=s.source_margin,
             quote_bar=s.quote_floor,
             condense=s.condense,
+            support_margin=s.support_margin,
         )
         return replace(policy, **overrides)
 
@@ -112,6 +118,8 @@ class Answer:
     evidence: float | None = None  # best question-chunk cosine, the score the evidence bar is held to
     quoted: bool = False  # the text quotes the sources because the check rejected the draft
     turn: Turn | None = None  # how the turn was read: alone, or with the conversation before it
+    # supported sentences within the support margin of the threshold: shown marked, never as plain fact
+    weak_sentences: list[str] = field(default_factory=list)
 
     @property
     def groundedness(self) -> float | None:
@@ -227,7 +235,8 @@ def answer_question(
         texts = [source_text(h.chunk) for h in context.sources]
         report = checker.check(raw, texts, question=standalone)
         timings["grounding_ms"] = (time.perf_counter() - t) * 1000
-        if report.sentences and all(not s.supported for s in report.sentences):
+        firm = checker.threshold + policy.support_margin
+        if report.sentences and not any(s.supported and s.score >= firm for s in report.sentences):
             quote = _quote(standalone, context.sources, texts, checker, evidence, policy, language, key)
             if quote is None:
                 return decline(model=completion.model, unsupported_draft=raw)
@@ -257,6 +266,13 @@ def answer_question(
         evidence=evidence,
         quoted=quoted,
         turn=turn,
+        weak_sentences=[]
+        if report is None or quoted
+        else [
+            strip_markers(s.sentence)
+            for s in report.sentences
+            if s.supported and s.score < checker.threshold + policy.support_margin  # type: ignore[union-attr]
+        ],
         unsupported_draft=draft if quoted else None,
         uncovered_terms=[
             term

@@ -47,6 +47,10 @@ class ServingSettings(BaseModel):
     # a follow-up that looks dependent is first rewritten by the model into a standalone question
     # (one call, <= 64 tokens; serving/conversation.py); off: searched with the conversation's topic
     condense: bool = False
+    # a sentence the check supports by less than this above its threshold is marked, and an answer with
+    # no sentence above threshold + margin is quoted or declined; chosen on CLAPnq's tune log
+    # (bench/answers/support-margin.json, `bron eval support-margin`)
+    support_margin: float = Field(default=0.0, ge=0.0)
     # sources below the evidence bar less this stay out of the prompt; unset: every retrieved source
     source_margin: float | None = Field(default=0.0, ge=0.0)
     min_sources: int = 1

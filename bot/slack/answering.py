@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.asking import AskContext, AskResult, ask, grounding_dict
+from bot.asking import AskContext, AskResult, ask, doubtful_sentences
 from bot.runtime import Runtime
 from bot.slack.blocks import answer_blocks, answer_footer
 from bot.slack.metrics import ANSWERS, BACKEND_ERRORS, FLAGS, QUESTIONS, observe_answer
@@ -129,7 +129,7 @@ def answer_in_thread(
         text=answer.text or "…",
         blocks=answer_blocks(answer, interaction_id=interaction_id) + extra,
         footer=answer_footer(answer, interaction_id=interaction_id) + extra,
-        streamed_ok=not (answer.abstained or answer.quoted or grounding_dict(answer).get("unsupported")),
+        streamed_ok=not (answer.abstained or answer.quoted or doubtful_sentences(answer)),
     )
     if ts is not None and interaction_id is not None:
         link_message(runtime, interaction_id, channel=question.channel, message_ts=ts)

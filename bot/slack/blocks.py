@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bot.asking import grounding_dict
+from bot.asking import doubtful_sentences, grounding_dict, mark_sentences
 from bot.slack.texts import score, text
 from feedback.models import Flag, RetrievedChunk
 from retrieval.types import Hit
@@ -40,13 +40,9 @@ def source_line(number: int, *, title: str, heading: str, location: str) -> str:
 
 
 def marked_text(answer: Answer) -> str:
-    """The answer as mrkdwn, each sentence the grounding check did not support prefixed with ⚠️."""
-    body = escape(answer.text)
-    for sentence in grounding_dict(answer).get("unsupported", []):
-        escaped = escape(sentence)
-        if escaped and escaped in body and f"{WARNING} {escaped}" not in body:
-            body = body.replace(escaped, f"{WARNING} {escaped}", 1)
-    return body
+    """The answer as mrkdwn, each sentence the grounding check did not support, or supported only
+    within its margin, prefixed with ⚠️: a guess is never shown as a fact."""
+    return mark_sentences(escape(answer.text), [escape(s) for s in doubtful_sentences(answer)], WARNING)
 
 
 def text_sections(body: str) -> list[Block]:
@@ -100,8 +96,11 @@ def answer_footer(answer: Answer, *, interaction_id: str | None) -> list[Block]:
         context = [text(lang, "grounded", score=score(lang, answer.groundedness))]
         if answer.quoted:
             context.append(text(lang, "quoted"))
-        if grounding_dict(answer).get("unsupported"):
+        stored = grounding_dict(answer)
+        if stored.get("unsupported"):
             context.append(text(lang, "unsupported"))
+        if stored.get("weak"):
+            context.append(text(lang, "weak"))
         if answer.uncovered_terms:
             context.append(text(lang, "uncovered", terms=", ".join(answer.uncovered_terms)))
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})

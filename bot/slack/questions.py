@@ -48,8 +48,8 @@ def mentions(text: str, user_id: str | None) -> bool:
 
 
 def collections_for(settings: SlackSettings, channel: str, *, is_dm: bool) -> tuple[str, ...]:
-    """DMs and group DMs search only `dm_collections`; a configured channel its own list; others
-    `default_collections`."""
+    """DMs search only `dm_collections`; a configured channel its own list; others (group DMs too,
+    which several people read) `default_collections`."""
     if is_dm:
         return tuple(settings.dm_collections)
     policy = settings.channels.get(channel)
@@ -159,7 +159,8 @@ def question_from_event(
     surface: str,
 ) -> Question:
     channel = str(event["channel"])
-    is_dm = event.get("channel_type") in ("im", "mpim") or channel.startswith("D")
+    # a group DM (mpim) is read by all its members: it is scoped like a channel, not as the asker's DM
+    is_dm = event.get("channel_type") == "im" or channel.startswith("D")
     ts = str(event["ts"])
     return Question(
         text=strip_mention(str(event.get("text", "")), bot_user_id),

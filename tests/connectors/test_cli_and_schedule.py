@@ -137,7 +137,9 @@ def _bron(args: list[str], env: dict[str, str]) -> str:
     return out.stdout
 
 
-def test_bron_run_keeps_the_index_current_on_its_schedule(tmp_path: Path, site: FakeSite) -> None:
+def _scheduled_run(tmp_path: Path, site: FakeSite) -> dict[str, str]:
+    """`bron run` with a 1 s sync interval: first sync, then the leave page changes and the bike page is
+    deleted on the site, and `bron run` is stopped two scheduled syncs later. Returns its environment."""
     corpus = tmp_path / "handbook"
     corpus.mkdir()
     (corpus / "welcome.md").write_text("# Welcome\n\nThis handbook is short.\n")
@@ -146,7 +148,7 @@ def test_bron_run_keeps_the_index_current_on_its_schedule(tmp_path: Path, site: 
     env.update(
         BRON_CONFIG=str(toml),
         BRON_SYNC__INTERVAL_S="1",
-        # answers are not asked for here; a closed port keeps the local LLM server from starting
+        # nothing is asked while it runs; a closed port keeps the local LLM server from starting
         BRON_SERVING__LLM_BASE_URL="http://127.0.0.1:9/v1",
         PYTHONPATH=str(ROOT),
     )
@@ -189,7 +191,11 @@ def test_bron_run_keeps_the_index_current_on_its_schedule(tmp_path: Path, site: 
     assert proc.returncode == 0, stderr
     assert "Syncing 1 source(s) every 1 s" in stderr
     assert "intranet-token-do-not-log" not in stderr
+    return env
 
+
+def test_bron_run_keeps_the_index_current_on_its_schedule(tmp_path: Path, site: FakeSite) -> None:
+    env = _scheduled_run(tmp_path, site)
     found = _bron(["sources", "narwhal vacation days", "--k", "3"], env)
     assert "Leave policy" in found.splitlines()[0] and "30 vacation days" in found
     assert "okapi" not in found
@@ -197,6 +203,27 @@ def test_bron_run_keeps_the_index_current_on_its_schedule(tmp_path: Path, site: 
     assert "Bike plan" not in gone and "zebrafiets" not in gone
     status = json.dumps(_bron(["sources", "--status"], env))
     assert "5 documents" in status
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_a_changed_page_is_answered_with_its_new_text_after_the_scheduled_sync(
+    tmp_path: Path, site: FakeSite
+) -> None:
+    from serving.model_files import default_model_path
+    from tests.integration.conftest import MODEL_CACHE
+
+    env = _scheduled_run(tmp_path, site)
+    del env["BRON_SERVING__LLM_BASE_URL"]  # bron ask starts the packaged local model
+    env["BRON_SERVING__LOCAL__MODEL_PATH"] = str(default_model_path(MODEL_CACHE))
+    env["BRON_SERVING__TEMPERATURE"] = "0"
+    answer = json.loads(_bron(["ask", "How many vacation days does an employee get?", "--json"], env))
+    assert not answer["abstained"], answer["answer"]
+    assert "30" in answer["answer"] and "25" not in answer["answer"]
+    assert any("/pub/leave" in c["location"] for c in answer["citations"])
+    bike = json.loads(_bron(["ask", "What does the zebrafiets bicycle plan pay for?", "--json"], env))
+    cited = [c["location"] for c in bike["citations"]] + [r["doc_id"] for r in bike["retrieved"]]
+    assert not any("/pub/bike" in where for where in cited)
 
 
 def test_the_review_page_shows_each_source_and_its_last_sync(env: Path, site: FakeSite) -> None:

@@ -114,3 +114,55 @@ def test_the_old_way_searched_the_previous_topic(runtime: Runtime) -> None:
     )  # fmt: skip
     assert turn.dependent
     assert any(h.chunk.doc_id.endswith("vakantie-en-verlof.md") for h in result.hits)
+
+
+TWO_SENTENCES = (
+    "Your password must be at least 14 characters long [1]. "
+    "Every employee gets a 1Password account on their first day [1]."
+)
+
+
+def _with_margin(runtime: Runtime, draft: str, margin: float, quote_bar: float | None = None) -> Answer:
+    policy = replace(runtime.policy, support_margin=margin, quote_bar=quote_bar)
+    return answer_question(
+        "How long must my password be?", retriever=runtime.retriever, llm=RecordingDraft(draft),  # type: ignore[arg-type]
+        policy=policy, checker=runtime.checker,
+    )  # fmt: skip
+
+
+def test_a_sentence_supported_only_within_the_margin_is_marked_in_terminal_and_slack(
+    runtime: Runtime,
+) -> None:
+    from bot.slack.blocks import answer_blocks, marked_text
+    from bot.terminal import render_text
+    from tests.fakeslack import check_blocks
+
+    plain = _with_margin(runtime, TWO_SENTENCES, 0.0)
+    assert not plain.abstained and plain.weak_sentences == []
+    scores = sorted(float(s.score) for s in plain.grounding.sentences)
+    assert len(scores) == 2 and all(s >= runtime.checker.threshold for s in scores)  # type: ignore[union-attr]
+    margin = (scores[0] + scores[1]) / 2 - runtime.checker.threshold  # type: ignore[union-attr]
+
+    answer = _with_margin(runtime, TWO_SENTENCES, margin)
+    assert not answer.abstained
+    [weak] = answer.weak_sentences
+    firm = [s for s in answer.grounding.sentences if float(s.score) == scores[1]]
+    assert firm and weak not in firm[0].sentence
+    shown = render_text(answer)
+    body = weak.rstrip(".")
+    assert f"⚠ {body} [1]." in shown and "only weakly supported" in shown
+    assert shown.count("⚠ ") == 2  # inline, and in the list under the check
+    mrkdwn = marked_text(answer)
+    assert f"⚠️ {body} [1]." in mrkdwn and mrkdwn.count("⚠️") == 1
+    blocks = answer_blocks(answer, interaction_id="i-1")
+    assert check_blocks(blocks) == []
+    assert any("only weakly" in str(b) for b in blocks)
+
+
+def test_an_answer_with_no_sentence_above_the_margin_is_declined_or_quoted(runtime: Runtime) -> None:
+    single = "Your password must be at least 14 characters long [1]."
+    assert not _with_margin(runtime, single, 0.0).abstained
+    declined = _with_margin(runtime, single, 1.0)
+    assert declined.abstained and declined.unsupported_draft == single
+    quoted = _with_margin(runtime, single, 1.0, quote_bar=0.0)
+    assert quoted.quoted and "14 characters" in quoted.text and quoted.weak_sentences == []

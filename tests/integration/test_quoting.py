@@ -85,7 +85,7 @@ def test_a_rejected_draft_is_quoted_at_the_quote_bar_and_declined_below_it(
     assert window in " ".join(citation.chunk.text.split())
     stored = grounding_dict(quoted)
     assert stored["quoted"] is True and stored["unsupported_draft"] == quoted.unsupported_draft
-    assert stored["unsupported"] == [] and stored["score"] >= runtime.checker.threshold  # type: ignore[attr-defined]
+    assert stored["unsupported"] == [] and stored["score"] >= runtime.checker.threshold  # type: ignore[union-attr]
 
     above = _ask(runtime, question, draft, replace(bar, quote_bar=declined.evidence + 1e-4))
     assert above.abstained and not above.quoted

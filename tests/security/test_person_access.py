@@ -139,3 +139,22 @@ def test_bron_sources_search_uses_the_persons_scope(workspace: Workspace) -> Non
 
     assert "salarissen.md" not in search(OTHER_USER)
     assert "salarissen.md" in search(HR_USER)
+
+
+def test_a_group_dm_thread_follow_up_is_answered_only_from_what_the_group_may_read(
+    workspace: Workspace,
+) -> None:
+    """A group DM (mpim) is read by everyone in it, so it is not the asker's private DM: a follow-up in
+    its thread (a `message` event with channel_type `mpim`, no mention) searches what channel and asker
+    share, like the mention that opened the thread. On e37db44 it searched the asker's whole union."""
+    group = "G0GROUPDM01"
+    opening = payloads.event_callback(payloads.app_mention("Is koffie gratis?", channel=group, user=HR_USER))
+    send(workspace.app, workspace.fake, opening)
+    thread = opening["event"]["ts"]
+    wait_for_answers(workspace.fake, group, thread)
+    follow_up = payloads.message_im(QUESTION, channel=group, user=HR_USER, thread_ts=thread)
+    follow_up["channel_type"] = "mpim"
+    send(workspace.app, workspace.fake, payloads.event_callback(follow_up))
+    _, answer = wait_for_answers(workspace.fake, group, thread, n=2)
+    shown = block_text(answer["blocks"])
+    assert "welkom.md" in shown and "salarissen.md" not in shown
