@@ -331,6 +331,9 @@ def latency_command(
     result["settings_changed"] = changed
     console.print(f"{result['chunks']} chunks: p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms "
                   f"over {result['queries']} queries")  # fmt: skip
+    for part in ("embedding", "search_without_embedding", "search_with_collection_filter", "matrix_product"):
+        console.print(f"  {part}: {result[part]}")
+    console.print(f"  search without embedding / matrix product (p50): {result['search_over_matrix_product_p50']}x")
     result["command"] = _command_line()
     console.print(f"reproduce: {result['command']}")
     _write(out, result)
