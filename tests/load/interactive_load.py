@@ -67,6 +67,7 @@ class InteractiveFigures:
     rate_limited: int
     unhandled_429: int
     seconds: float
+    status_max_s: float  # from sending a question to its "Searching the handbook…" status, slowest
 
     @property
     def late_acks(self) -> int:
@@ -90,7 +91,7 @@ class InteractiveFigures:
             f"modals opened {self.modals_opened} (refused: {self.modals_refused or 'none'}), "
             f"modal details stored {self.details_stored}",
             f"429s from the fake: {self.rate_limited}, left unhandled: {self.unhandled_429}; "
-            f"whole run {self.seconds:.1f} s",
+            f"whole run {self.seconds:.1f} s; slowest status after its question {self.status_max_s:.2f} s",
         ]
 
 
@@ -148,10 +149,13 @@ def run_interactive_load(
                     ack_ms[kind].append((time.perf_counter() - began) * 1000)
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
+                asked_at: dict[str, float] = {}
+
                 def ask(n: int, ts: str) -> dict[str, Any]:
                     user = f"U0LOAD{n:05d}"  # one person per question: the per-user limit is not tested here
                     body = payloads.event_callback(payloads.app_mention(QUESTION, ts=ts, user=user))
                     fake.add_event_message(body)
+                    asked_at[ts] = time.time()
                     post("question", json.dumps(body))
                     return body
 
@@ -233,6 +237,17 @@ def run_interactive_load(
         modals_refused=[str(c.response.get("error")) for c in views if not c.response.get("ok")],
         details_stored=int(details or 0),
         rate_limited=sum(1 for c in fake.calls() if c.status == 429),
+        status_max_s=max(
+            (
+                min(
+                    (c.time for c in fake.calls("assistant.threads.setStatus") if c.args["thread_ts"] == ts),
+                    default=float("inf"),
+                )
+                - asked_at[ts]
+                for ts in threads
+            ),
+            default=float("inf"),
+        ),
         unhandled_429=len(fake.unhandled_rate_limits()),
         seconds=time.monotonic() - started_run,
     )
