@@ -8,6 +8,7 @@ raises DocumentError naming the file and the reason, so ingestion can skip it an
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,24 +27,31 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_OPENING = re.compile(r"-{3,}[ \t]*")
+_CLOSING = re.compile(r"(?:-{3,}|\.\.\.)[ \t]*")
+_FIELD = re.compile(r"([^:]+):(.*)")
+
+
 def _front_matter(text: str) -> tuple[dict[str, str], str]:
     """Split simple `key: value` front matter (between --- lines) from the body.
 
-    A byte-order mark and Windows line endings are normalised first: otherwise such a file silently
-    loses its front matter, and with it the collection that restricts it.
+    Read however an editor wrote it: a byte-order mark, CRLF or CR line endings, blank lines before
+    it, spaces after a `---`, a YAML `...` closing it. Otherwise such a file silently loses its front
+    matter, and with it the collection that restricts it.
     """
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-    if not text.startswith("---\n"):
+    text = text.lstrip("\ufeff\u200b").replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    if start == len(lines) or not _OPENING.fullmatch(lines[start]):
         return {}, text
-    end = text.find("\n---", 4)
-    if end < 0:
+    end = next((i for i in range(start + 1, len(lines)) if _CLOSING.fullmatch(lines[i])), None)
+    if end is None:
         return {}, text
-    meta: dict[str, str] = {}
-    for line in text[4:end].splitlines():
-        if ":" in line:
-            key, value = line.split(":", 1)
-            meta[key.strip().lower()] = value.strip().strip('"')
-    return meta, text[end + 4 :].lstrip("\n")
+    fields = [_FIELD.fullmatch(line) for line in lines[start + 1 : end] if line.strip()]
+    if start > 0 and not all(fields):
+        return {}, text  # after blank lines, only a block of nothing but fields is front matter
+    meta = {m.group(1).strip().lower(): m.group(2).strip().strip('"') for m in fields if m}
+    return meta, "\n".join(lines[end + 1 :]).lstrip("\n")
 
 
 def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
