@@ -7,6 +7,7 @@ walk; a changed file's chunks are replaced in one backend call, so nothing stale
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ from retrieval.chunking import chunk_document, embedding_text
 from retrieval.embedding import Embedder
 from retrieval.errors import DocumentError
 from retrieval.loaders import SUPPORTED_SUFFIXES, load_document
-from retrieval.settings import RetrievalSettings
+from retrieval.settings import IngestLimits, RetrievalSettings
 from retrieval.types import Document
 
 
@@ -45,19 +46,51 @@ class IngestReport:
     embed_seconds: float = 0.0
 
 
-def discover(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """(file, root) pairs for every file under the given paths; root keeps doc ids relative."""
+def scan(paths: Sequence[Path]) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
+    """((file, root) pairs for every regular file under the given paths, (path, why) for what is skipped).
+
+    Links are never followed, inside a folder or named directly, and only regular files are listed:
+    a document folder is written by many people, and a link to /proc/self/environ or a FIFO must not
+    become a searchable document or a read that never returns. Root keeps doc ids relative.
+    """
     found: list[tuple[Path, Path]] = []
+    skipped: list[tuple[str, str]] = []
+
+    def consider(f: Path, root: Path) -> None:
+        mode = f.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            skipped.append((str(f), "a symbolic link; Bron does not follow links"))
+        elif not stat.S_ISREG(mode):
+            skipped.append((str(f), "not a regular file"))
+        else:
+            found.append((f, root))
+
     for path in paths:
-        if path.is_dir():
-            for f in sorted(path.rglob("*")):
-                if f.is_file() and not f.name.startswith("."):
-                    found.append((f, path))
-        elif path.exists():
-            found.append((path, path.parent))
+        if path.is_dir() and not path.is_symlink():
+            for folder, dirs, names in os.walk(path, followlinks=False):
+                here = Path(folder)
+                for d in dirs:
+                    if (here / d).is_symlink() and not d.startswith("."):
+                        skipped.append((str(here / d), "a symbolic link; Bron does not follow links"))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
+                for name in sorted(names):
+                    if not name.startswith("."):
+                        consider(here / name, path)
+        elif path.is_dir():
+            # a root named on purpose may be a link (a mounted volume); nothing below it is followed
+            for f, _ in scan([path.resolve()])[0]:
+                found.append((path / f.relative_to(path.resolve()), path))
+        elif path.exists() or path.is_symlink():
+            consider(path, path.parent)
         else:
             raise DocumentError(f"{path}: no such file or folder")
-    return found
+    found.sort()
+    return found, skipped
+
+
+def discover(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """(file, root) pairs for every regular file under the given paths (see `scan`)."""
+    return scan(paths)[0]
 
 
 ProgressHook = Callable[[str, int], None]
@@ -152,7 +185,7 @@ def _ingest_roots(
         for accepted_root, record in accepted:
             if accepted_root is root:
                 _sync_root(root, record, known, records, vanished, backend, embedder, report,
-                           chunking.chunk_words, chunking.chunk_overlap_words, dry_run, prune, on_document)  # fmt: skip
+                           chunking.chunk_words, chunking.chunk_overlap_words, dry_run, prune, on_document, chunking.limits)  # fmt: skip
     report.seconds = time.perf_counter() - start
     return report
 
@@ -215,8 +248,10 @@ def _sync_root(
     dry_run: bool,
     prune: bool,
     on_document: ProgressHook | None,
+    limits: IngestLimits,
 ) -> None:
-    files = discover([root.path])
+    files, skipped = scan([root.path])
+    report.failed.extend(skipped)
     path, collection = record.path, record.collection
     for outer in [r for r in records.values() if r.path != path and r.owns(path)]:
         # copies an outer root made before this root was recorded
@@ -250,7 +285,7 @@ def _sync_root(
             continue
         doc_id = f"{record.key}/{resolved.relative_to(base).as_posix()}"
         try:
-            doc = load_document(resolved, root=base, collection=collection)
+            doc = load_document(resolved, root=base, collection=collection, limits=limits)
         except CollectionError as exc:
             report.failed.append((str(file), str(exc)))
             if doc_id in known:
