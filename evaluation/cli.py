@@ -504,6 +504,9 @@ def conversation_command(
         "retrieval/sample_handbook"
     ),
     half: Annotated[str, typer.Option(help="conversations to run: tune, report or all")] = "all",
+    limit: Annotated[
+        int | None, typer.Option(help="only the first N conversations (in the set's order)")
+    ] = None,
     end_to_end: Annotated[
         bool, typer.Option(help="answer every turn with the configured model (minutes), shipped reading only")
     ] = False,
@@ -537,6 +540,7 @@ def conversation_command(
     chosen = load_conversations(conversations or DEFAULT_SET, gold)
     if half != "all":
         chosen = [c for c in chosen if c.half == half]
+    chosen = chosen[:limit] if limit is not None else chosen
     need_llm = end_to_end or settings.serving.condense
     report: dict[str, Any] = {
         "conversations": len(chosen),
