@@ -365,6 +365,12 @@ def citations_command(
         int | None,
         typer.Option(help="clapnq, re-attributing an old log: this shared-run length (choose on tune)"),
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="handbook, near-duplicates: a fixed random sample of N answerable + N unanswerable"
+        ),
+    ] = None,
 ) -> None:
     """Citation precision (the cited source holds the sentence's supporting span), figures cited to the
     documents holding them, and the gold document cited when it was retrieved, for every answered question.
@@ -386,7 +392,7 @@ def citations_command(
             )
         report |= _clapnq_citations(settings, clapnq, answers_log, min_shared_words)
     elif set_name in ("handbook", "near-duplicates"):
-        from evaluation.answers import Case, ask_all
+        from evaluation.answers import Case, ask_all, sample_cases
         from retrieval.ingest import ingest_paths
 
         if set_name == "handbook":
@@ -399,6 +405,7 @@ def citations_command(
             folder = near_duplicates / "docs"
             items = cit.load_near_duplicates(near_duplicates)
             cases = [Case(i.case_id, i.question, True, gold_docs=i.gold) for i in items]
+        cases = sample_cases(cases, limit)
         texts = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.md")}
         bench = settings.model_copy(
             update={"data_dir": settings.data_dir / "bench" / f"citations-{set_name}"}
@@ -497,6 +504,9 @@ def conversation_command(
         "retrieval/sample_handbook"
     ),
     half: Annotated[str, typer.Option(help="conversations to run: tune, report or all")] = "all",
+    limit: Annotated[
+        int | None, typer.Option(help="only the first N conversations (in the set's order)")
+    ] = None,
     end_to_end: Annotated[
         bool, typer.Option(help="answer every turn with the configured model (minutes), shipped reading only")
     ] = False,
@@ -530,6 +540,7 @@ def conversation_command(
     chosen = load_conversations(conversations or DEFAULT_SET, gold)
     if half != "all":
         chosen = [c for c in chosen if c.half == half]
+    chosen = chosen[:limit] if limit is not None else chosen
     need_llm = end_to_end or settings.serving.condense
     report: dict[str, Any] = {
         "conversations": len(chosen),

@@ -31,6 +31,9 @@ class StoreSettings(BaseModel):
     review_token: SecretStr | None = None
     # The collections each reviewer may review (review page, /bron-flags); one not listed: `public` only.
     reviewer_collections: dict[str, list[str]] = {}
+    # A reviewer's own review-page password, required for one granted more than `public`: the shared
+    # `review_token` would let any reviewer sign in under their name.
+    reviewer_passwords: dict[str, SecretStr] = {}
 
     def review_scope(self, reviewer: str) -> tuple[str, ...]:
         return tuple(self.reviewer_collections.get(reviewer, ["public"]))

@@ -84,13 +84,33 @@ def grounding_checker(enabled: bool) -> Checker | None:
 @app.command()
 def data(
     out: Annotated[Path, typer.Option(help="folder for train.jsonl, valid.jsonl, data_card.json")],
-    corpus: Annotated[list[Path] | None, typer.Option(help="documents to generate from (repeatable)")] = None,
+    corpus: Annotated[
+        list[Path] | None,
+        typer.Option(help="documents to generate from (repeatable); default: the sample handbook"),
+    ] = None,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--collection",
+            help="learn only from documents served to these collections (repeatable; default public): "
+            "the adapter answers in every channel",
+        ),
+    ] = None,
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            help="Bron's SQLite index whose recorded roots give each --corpus file its collection "
+            "(default DATA_DIR/index.sqlite); a file under no recorded root is left out"
+        ),
+    ] = None,
     sft: Annotated[list[Path] | None, typer.Option(help="`bron export sft` JSONL file (repeatable)")] = None,
     generate: Annotated[bool, typer.Option(help="ask the LLM for question/answer pairs per chunk")] = True,
     llm_url: LlmUrl = None,
     model: str = "bron-local",
     api_key: ApiKey = "not-needed",
-    data_dir: Annotated[Path, typer.Option(help="where the packaged model is assembled")] = Path(".bron"),
+    data_dir: Annotated[
+        Path, typer.Option(envvar="BRON_DATA_DIR", help="Bron's data dir: the packaged model, the index")
+    ] = Path(".bron"),
     chunks_per_doc: Annotated[
         int | None, typer.Option(help="generate from at most this many chunks per document")
     ] = None,
@@ -103,7 +123,15 @@ def data(
     seed: int = 13,
 ) -> None:
     """Build train/valid sets (split by document, languages balanced) and a data card."""
-    from finetune.data import DataSettings, Pair, build_dataset, generate_pairs, load_chunks, write_dataset
+    from finetune.data import (
+        CorpusAccess,
+        DataSettings,
+        Pair,
+        build_dataset,
+        generate_pairs,
+        load_chunks,
+        write_dataset,
+    )
     from finetune.examples import read_examples
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -111,9 +139,14 @@ def data(
                             min_groundedness=min_groundedness, chunks_per_document=chunks_per_doc)  # fmt: skip
     with friendly_errors():
         paths = corpus or [SAMPLE_HANDBOOK]
-        chunks = load_chunks(paths, settings)
-        corrections: list[Example] = [e for f in sft or [] for e in read_examples(f, origin="feedback")]
+        collections = tuple(collection or ["public"])
+        # the bundled sample handbook is public by construction; anything else needs the index's word
+        access = CorpusAccess.from_index(index or data_dir / "index.sqlite") if corpus else (
+            CorpusAccess(roots={SAMPLE_HANDBOOK: "public"})
+        )  # fmt: skip
         dropped: Counter[str] = Counter()
+        chunks = load_chunks(paths, settings, access=access, collections=collections, dropped=dropped)
+        corrections: list[Example] = [e for f in sft or [] for e in read_examples(f, origin="feedback")]
         checker = grounding_checker(grounding_model) if generate else None
         pairs: list[Pair] = []
         if generate:
@@ -125,7 +158,8 @@ def data(
         dataset.grounding = (
             type(checker).__name__ if checker else ("lexical" if generate else "none (corrections only)")
         )
-        inputs: dict[str, Any] = {"corpus": [str(p) for p in paths], "chunks": len(chunks),
+        inputs: dict[str, Any] = {"corpus": [str(p) for p in paths], "collections": list(collections),
+                                  "chunks": len(chunks),
                                   "sft_files": [str(f) for f in sft or []], "generator_model": model if generate else None}  # fmt: skip
         card = write_dataset(dataset, out, settings=settings, inputs=inputs)
     s = card["splits"]

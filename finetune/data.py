@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
 from finetune.examples import Example, normalise_question, write_examples
+from retrieval.access import OPEN_COLLECTION, CollectionError, is_root_record, root_records
 from retrieval.chunking import chunk_document
 from retrieval.errors import DocumentError
 from retrieval.ingest import discover
 from retrieval.loaders import SUPPORTED_SUFFIXES, load_document
 from retrieval.settings import RetrievalSettings
+from retrieval.sqlite_backend import SQLiteBackend, stored_dim
 from retrieval.types import Chunk, Hit
 from serving.context import LANGUAGE_NAMES, build_context
 from serving.errors import GenerationError
@@ -86,15 +89,74 @@ class Dataset:
     grounding: str = "none"
 
 
-def load_chunks(paths: Sequence[Path], settings: DataSettings = DataSettings()) -> list[Chunk]:
-    """Chunks exactly as ingestion makes them (same loader, same chunker, same document ids)."""
+@dataclass(frozen=True)
+class CorpusAccess:
+    """What establishes a corpus file's collection: the roots an index recorded (path -> collection)
+    and the versions it holds (`collection:content hash` per document)."""
+
+    roots: Mapping[Path, str]
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_index(cls, index: Path) -> CorpusAccess:
+        """The roots and versions of a Bron SQLite index (`bron ingest PATH --collection …` records them)."""
+        dim = stored_dim(index)
+        if dim is None:
+            raise DocumentError(
+                f"no Bron index at {index}: its recorded roots say which collection each corpus folder is "
+                "served to; run `bron ingest PATH [--collection …]` there first, or pass --index"
+            )
+        backend = SQLiteBackend(index, dim=dim)
+        try:
+            known = backend.document_hashes()
+        finally:
+            backend.close()
+        roots = {r.path: r.collection for r in root_records(known).values()}
+        return cls(roots=roots, versions={d: v for d, v in known.items() if not is_root_record(d)})
+
+
+def load_chunks(
+    paths: Sequence[Path],
+    settings: DataSettings = DataSettings(),
+    *,
+    access: CorpusAccess,
+    collections: Collection[str] = (OPEN_COLLECTION,),
+    dropped: Counter[str] | None = None,
+) -> list[Chunk]:
+    """Chunks exactly as ingestion makes them (same loader, same chunker, same document ids), of the
+    documents served to `collections` only.
+
+    An adapter answers in every channel, so it may learn only what everyone it answers may read. A
+    file's collection is its most specific recorded root's, narrowed by its front matter; a file under
+    no recorded root is left out (never taken as public), and so is text the index serves to a
+    collection outside `collections` (a renamed restricted folder is recognised by it).
+    """
+    dropped = dropped if dropped is not None else Counter()
+    roots = {Path(os.path.realpath(p)): c for p, c in access.roots.items()}
+    withheld = {
+        digest for version in access.versions.values()
+        for collection, _, digest in [version.partition(":")] if collection not in collections
+    }  # fmt: skip
     chunks: list[Chunk] = []
     for file, root in discover(paths):
         if file.suffix.lower() not in SUPPORTED_SUFFIXES:
             continue
+        real = Path(os.path.realpath(file))
+        owners = [p for p in roots if real == p or real.is_relative_to(p)]
+        if not owners:
+            dropped["collection_not_established"] += 1
+            continue
         try:
-            doc = load_document(file, root=root.parent)
+            doc = load_document(
+                file, root=root.parent, collection=roots[max(owners, key=lambda p: len(p.parts))]
+            )
+        except CollectionError:
+            dropped["collection_not_established"] += 1
+            continue
         except DocumentError:
+            continue
+        if doc.collection not in collections or doc.content_hash in withheld:
+            dropped["collection_not_selected"] += 1
             continue
         chunks += chunk_document(doc, max_words=settings.max_words, overlap_words=settings.overlap_words)
     return chunks

@@ -13,6 +13,7 @@ keeps the collection it was last ingested with. The records are chunkless docume
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,29 +81,41 @@ def is_root_record(doc_id: str) -> bool:
 
 
 def root_records(known: Mapping[str, str]) -> dict[Path, RootRecord]:
-    """The roots recorded in an index, by resolved path, read from its document hashes."""
+    """The roots recorded in an index, by real path (links resolved), read from its document hashes.
+
+    Real paths, because one folder reached through a link or a second mount must meet its own record:
+    under another name its restricted subfolders would be read as the wider root's own files.
+    """
     roots: dict[Path, RootRecord] = {}
     for doc_id, value in known.items():
         if not is_root_record(doc_id):
             continue
         try:
             data = json.loads(value)
-            record = RootRecord(key=doc_id[:-1], path=Path(data["path"]), collection=str(data["collection"]))
+            record = RootRecord(key=doc_id[:-1], path=Path(os.path.realpath(data["path"])),
+                                collection=str(data["collection"]))  # fmt: skip
         except (ValueError, KeyError, TypeError):
             continue
         roots[record.path] = record
     return roots
 
 
-def new_root_key(path: Path, roots: Mapping[Path, RootRecord]) -> str:
+def new_root_key(path: Path, roots: Mapping[Path, RootRecord], collection: str) -> str:
     """A readable, unused namespace for a root: its folder name, numbered if another root has it.
 
-    A key whose root has gone from disk is taken over (the corpus moved); a key of a root that still
-    exists never is, so two folders with the same name never share or prune each other's documents.
+    A key whose root has gone from disk is taken over (the corpus moved) by a root of the same
+    collection, or of any if the gone root was public; a key of a root that still exists never is, so
+    two folders with the same name never share or prune each other's documents. A restricted root's
+    documents never pass to a wider root under their own ids: they stay, and ingest holds back their
+    text wherever it turns up under a wider root (retrieval/ingest.py).
     """
     name = (path.name if path.is_dir() else path.parent.name) or "root"
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-    live = {r.key for r in roots.values() if r.path != path and r.path.exists()}
+    live = {
+        r.key
+        for r in roots.values()
+        if r.path != path and (r.path.exists() or r.collection not in (OPEN_COLLECTION, collection))
+    }
     candidate, n = name, 1
     while candidate in live:
         n += 1

@@ -7,6 +7,7 @@ walk; a changed file's chunks are replaced in one backend call, so nothing stale
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from retrieval.access import (
     CollectionError,
     RootRecord,
     checked_collection,
+    is_root_record,
     may_narrow,
     new_root_key,
     root_records,
@@ -28,7 +30,7 @@ from retrieval.chunking import chunk_document, embedding_text
 from retrieval.embedding import Embedder
 from retrieval.errors import DocumentError
 from retrieval.loaders import SUPPORTED_SUFFIXES, load_document
-from retrieval.settings import RetrievalSettings
+from retrieval.settings import IngestLimits, RetrievalSettings
 from retrieval.types import Document
 
 
@@ -44,19 +46,51 @@ class IngestReport:
     embed_seconds: float = 0.0
 
 
-def discover(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """(file, root) pairs for every file under the given paths; root keeps doc ids relative."""
+def scan(paths: Sequence[Path]) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
+    """((file, root) pairs for every regular file under the given paths, (path, why) for what is skipped).
+
+    Links are never followed, inside a folder or named directly, and only regular files are listed:
+    a document folder is written by many people, and a link to /proc/self/environ or a FIFO must not
+    become a searchable document or a read that never returns. Root keeps doc ids relative.
+    """
     found: list[tuple[Path, Path]] = []
+    skipped: list[tuple[str, str]] = []
+
+    def consider(f: Path, root: Path) -> None:
+        mode = f.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            skipped.append((str(f), "a symbolic link; Bron does not follow links"))
+        elif not stat.S_ISREG(mode):
+            skipped.append((str(f), "not a regular file"))
+        else:
+            found.append((f, root))
+
     for path in paths:
-        if path.is_dir():
-            for f in sorted(path.rglob("*")):
-                if f.is_file() and not f.name.startswith("."):
-                    found.append((f, path))
-        elif path.exists():
-            found.append((path, path.parent))
+        if path.is_dir() and not path.is_symlink():
+            for folder, dirs, names in os.walk(path, followlinks=False):
+                here = Path(folder)
+                for d in dirs:
+                    if (here / d).is_symlink() and not d.startswith("."):
+                        skipped.append((str(here / d), "a symbolic link; Bron does not follow links"))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
+                for name in sorted(names):
+                    if not name.startswith("."):
+                        consider(here / name, path)
+        elif path.is_dir():
+            # a root named on purpose may be a link (a mounted volume); nothing below it is followed
+            for f, _ in scan([path.resolve()])[0]:
+                found.append((path / f.relative_to(path.resolve()), path))
+        elif path.exists() or path.is_symlink():
+            consider(path, path.parent)
         else:
             raise DocumentError(f"{path}: no such file or folder")
-    return found
+    found.sort()
+    return found, skipped
+
+
+def discover(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """(file, root) pairs for every regular file under the given paths (see `scan`)."""
+    return scan(paths)[0]
 
 
 ProgressHook = Callable[[str, int], None]
@@ -139,18 +173,19 @@ def _ingest_roots(
     report = IngestReport()
     known = backend.document_hashes()
     records = root_records(known)
+    vanished = _vanished_restricted(known, records)
     # every root is recorded before any is synced, outermost first, so no sync of a wide root ever
     # reads a narrower root's files as its own, and a narrower root is checked against its outer one
     accepted: list[tuple[CorpusRoot, RootRecord]] = []
-    for root in sorted(roots, key=lambda r: len(Path(os.path.abspath(r.path)).parts)):
+    for root in sorted(roots, key=lambda r: len(Path(os.path.realpath(r.path)).parts)):
         record = _record_root(root, records, backend, report, dry_run)
         if record is not None:
             accepted.append((root, record))
     for root in roots:
         for accepted_root, record in accepted:
             if accepted_root is root:
-                _sync_root(root, record, known, records, backend, embedder, report, chunking.chunk_words,
-                           chunking.chunk_overlap_words, dry_run, prune, on_document)  # fmt: skip
+                _sync_root(root, record, known, records, vanished, backend, embedder, report,
+                           chunking.chunk_words, chunking.chunk_overlap_words, dry_run, prune, on_document, chunking.limits)  # fmt: skip
     report.seconds = time.perf_counter() - start
     return report
 
@@ -165,7 +200,7 @@ def _record_root(
     """Record `root` with its collection, or refuse it (None) if it would widen a root it nests with."""
     if not root.path.exists():
         raise DocumentError(f"{root.path}: no such file or folder")
-    path = Path(os.path.abspath(root.path))
+    path = Path(os.path.realpath(root.path))  # a link or second mount meets the folder's own record
     record = records.get(path)
     try:
         collection = checked_collection(
@@ -189,7 +224,7 @@ def _record_root(
         )  # fmt: skip
         return None
     if record is None or record.collection != collection:
-        record = RootRecord(key=record.key if record else new_root_key(path, records), path=path,
+        record = RootRecord(key=record.key if record else new_root_key(path, records, collection), path=path,
                             collection=collection)  # fmt: skip
         if not dry_run:
             backend.replace_document(
@@ -204,6 +239,7 @@ def _sync_root(
     record: RootRecord,
     known: dict[str, str],
     records: dict[Path, RootRecord],
+    vanished: Mapping[str, tuple[str, str]],
     backend: SearchBackend,
     embedder: Embedder,
     report: IngestReport,
@@ -212,8 +248,10 @@ def _sync_root(
     dry_run: bool,
     prune: bool,
     on_document: ProgressHook | None,
+    limits: IngestLimits,
 ) -> None:
-    files = discover([root.path])
+    files, skipped = scan([root.path])
+    report.failed.extend(skipped)
     path, collection = record.path, record.collection
     for outer in [r for r in records.values() if r.path != path and r.owns(path)]:
         # copies an outer root made before this root was recorded
@@ -225,10 +263,13 @@ def _sync_root(
                 backend.delete_document(doc_id)
     inners = [r for r in records.values() if r.path != path and path in r.path.parents]
     base = path if path.is_dir() else path.parent
+    given = Path(os.path.abspath(root.path))
+    given_base = given if path.is_dir() else given.parent
     seen: set[str] = set()
     for file, _ in files:
-        resolved = Path(os.path.abspath(file))
-        if any(inner.owns(resolved) for inner in inners):
+        resolved = base / Path(os.path.abspath(file)).relative_to(given_base)
+        target = Path(os.path.realpath(file))  # where a link inside the folder points
+        if any(inner.owns(resolved) or inner.owns(target) for inner in inners):
             if on_document:  # synced with its own root; counted so progress still reaches the total
                 on_document(str(file), 0)
             continue
@@ -244,7 +285,7 @@ def _sync_root(
             continue
         doc_id = f"{record.key}/{resolved.relative_to(base).as_posix()}"
         try:
-            doc = load_document(resolved, root=base, collection=collection)
+            doc = load_document(resolved, root=base, collection=collection, limits=limits)
         except CollectionError as exc:
             report.failed.append((str(file), str(exc)))
             if doc_id in known:
@@ -259,6 +300,19 @@ def _sync_root(
             continue
         seen.add(doc_id)
         doc = replace(doc, doc_id=doc_id)
+        moved = vanished.get(doc.content_hash)
+        if moved is not None and moved[1] != doc.collection and moved[0] != doc_id:
+            report.failed.append(
+                (str(file), f"the same text was served to {moved[1]!r} as {moved[0]}, whose file is gone (a "
+                 f"restricted folder moved or renamed?); not served to {doc.collection!r}: ingest its folder "
+                 f"with `--collection {moved[1]}`")
+            )  # fmt: skip
+            if doc_id in known:
+                report.deleted.append(doc_id)
+                del known[doc_id]
+                if not dry_run:
+                    backend.delete_document(doc_id)
+            continue
         # the collection is part of the version: re-serving the same text to another audience replaces it
         version = f"{doc.collection}:{doc.content_hash}"
         if known.get(doc_id) == version:
@@ -284,6 +338,31 @@ def _sync_root(
                 del known[doc_id]
                 if not dry_run:
                     backend.delete_document(doc_id)
+
+
+def _vanished_restricted(
+    known: Mapping[str, str], records: Mapping[Path, RootRecord]
+) -> dict[str, tuple[str, str]]:
+    """content hash -> (doc id, collection) of restricted documents whose file is no longer there.
+
+    A renamed or moved restricted folder (or a corpus moved as a whole) no longer meets its record, so
+    a sync of a wider root would read its files as its own; their text is recognised by its hash and
+    held back until the folder is ingested again with its collection.
+    """
+    by_key = {r.key: r for r in records.values()}
+    gone: dict[str, tuple[str, str]] = {}
+    for doc_id, version in known.items():
+        collection, _, digest = version.partition(":")
+        if is_root_record(doc_id) or not digest or collection == OPEN_COLLECTION:
+            continue
+        key, _, relative = doc_id.partition("/")
+        record = by_key.get(key)
+        if record is None:
+            continue  # not a file root's document (a connected source's, or from before roots)
+        base = record.path if record.path.is_dir() else record.path.parent
+        if not record.path.exists() or not (base / relative).is_file():
+            gone.setdefault(digest, (doc_id, collection))
+    return gone
 
 
 def _legacy_root(

@@ -28,12 +28,27 @@ class ElasticsearchSettings(BaseModel):
     bulk_initial_backoff_s: float = Field(default=2.0, ge=0.0)
 
 
+class IngestLimits(BaseModel):
+    """What one document may cost to read: a file in a shared folder can be huge, broken or hostile,
+    and must never stop or freeze the ingest of the others."""
+
+    max_file_mb: float = Field(default=50.0, gt=0)
+    max_pdf_pages: int = Field(default=2000, ge=1)
+    # each file is parsed in a worker process that is killed after this long
+    parse_timeout_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
 class RetrievalSettings(BaseModel):
     backend: Literal["sqlite", "elasticsearch"] = "sqlite"
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     embedder_threads: int = 1
     chunk_words: int = 180
     chunk_overlap_words: int = 30
+    limits: IngestLimits = Field(default_factory=IngestLimits)
     top_k: int = 5
     candidates: int = 100
     # rrf: ranks only, no calibration; zscore: standardised scores, better on SciFact (retrieval/fusion.py)

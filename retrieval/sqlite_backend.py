@@ -359,14 +359,17 @@ class SQLiteBackend:
         terms = np.concatenate(term_ids) if rows else np.zeros(0, dtype=np.int32)
         counts = np.concatenate([np.frombuffer(r[7], dtype=np.int32) for r in rows]) if rows else terms
         row_of = np.repeat(np.arange(n, dtype=np.int32), per_row)
-        order = np.argsort(terms, kind="stable")
+        size = max(max(vocabulary.values(), default=0), int(terms.max()) if len(terms) else 0) + 1
+        # term-major order; numpy sorts 16-bit keys by radix (linear), 32-bit ones by comparison
+        order = np.argsort(terms.astype(np.uint16) if size <= 1 << 16 else terms, kind="stable")
+        term_starts = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=size), out=term_starts[1:])
         lengths = np.fromiter((r[5] for r in rows), np.float32, n)
         tf = counts[order].astype(np.float32)
         row_sorted = row_of[order]
         norm = np.float32(K1) * (
             1 - B + B * lengths[row_sorted] / max(float(lengths.mean()) if n else 1.0, 1e-9)
         )
-        size = max(len(vocabulary), int(terms.max()) + 1 if len(terms) else 0)
         return _Snapshot(
             rowids=np.fromiter((r[0] for r in rows), np.int64, n),
             matrix=matrix,
@@ -376,7 +379,7 @@ class SQLiteBackend:
             doc_ids=doc_ids,
             updated_at=np.array([r[3] for r in rows], dtype=np.str_),
             vocabulary=vocabulary,
-            term_starts=np.searchsorted(terms[order], np.arange(size + 1)).astype(np.int64),
+            term_starts=term_starts,
             rows=row_sorted,
             impacts=(tf * np.float32(K1 + 1) / (tf + norm)).astype(np.float32),
         )

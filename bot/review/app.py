@@ -2,9 +2,11 @@
 
 Server-rendered (Starlette + Jinja2, no JavaScript, charts as inline SVG) so it runs offline, needs
 no build step and works in any browser. Reviewers only: HTTP basic auth, where the user name must be
-one of `store.reviewers` and the password is `store.review_token`; a wrong password gets 401 (the
-browser asks again), a valid password with a name not on the list gets 403. Each reviewer sees only
-answers whose every chunk lies in their collections (`store.reviewer_collections`, else `public`). Because browsers resend
+one of `store.reviewers` and the password is the reviewer's own (`store.reviewer_passwords`) or else
+the shared `store.review_token`; a wrong password gets 401 (the browser asks again), a valid password
+with a name not on the list gets 403. Each reviewer sees only answers whose every chunk lies in their
+collections (`store.reviewer_collections`, else `public`); one granted more than `public` must have a
+password of their own, since names are no secret and the shared one opens every name. Because browsers resend
 basic-auth credentials on cross-site requests, every POST also carries a CSRF token (an HMAC of the
 reviewer's name under the review token, so it survives restarts and works across replicas) and a
 foreign Origin header is refused.
@@ -66,6 +68,8 @@ class ReviewConfig:
     days: int = 30
     # reviewer → the collections whose answers they may see; a reviewer not listed sees `public` only
     scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # reviewer → their own password; the only one accepted for them
+    passwords: dict[str, str] = field(default_factory=dict)
 
     def scope(self, reviewer: str) -> tuple[str, ...]:
         return self.scopes.get(reviewer, ("public",))
@@ -78,6 +82,13 @@ class ReviewConfig:
             )
         if not self.reviewers:
             raise ReviewConfigError("no reviewers configured: set BRON_STORE__REVIEWERS, e.g. '[\"alice\"]'")
+        shared = [r for r in self.reviewers if set(self.scope(r)) - {"public"} and not self.passwords.get(r)]
+        if shared:
+            raise ReviewConfigError(
+                f"{', '.join(shared)} may review more than public answers but would sign in with the shared "
+                "review token, which every reviewer knows: give each their own password in "
+                'BRON_STORE__REVIEWER_PASSWORDS, e.g. \'{"alice": "…"}\''
+            )
 
 
 def csrf_token(config: ReviewConfig, reviewer: str) -> str:
@@ -95,7 +106,8 @@ def reviewer_of(request: Request, config: ReviewConfig) -> str:
         user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise HTTPException(401, "malformed credentials", headers=ask) from None
-    if not hmac.compare_digest(password.encode(), config.token.encode()):
+    expected = config.passwords.get(user) or config.token
+    if not hmac.compare_digest(password.encode(), expected.encode()):
         raise HTTPException(401, "wrong password", headers=ask)
     if user not in config.reviewers:
         raise HTTPException(403, f"{user!r} is not a reviewer (store.reviewers)")

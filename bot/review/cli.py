@@ -225,6 +225,7 @@ def review_server(
             token=token.get_secret_value() if token else "",
             min_groundedness=settings.store.flags.min_groundedness,
             scopes={r: settings.store.review_scope(r) for r in settings.store.reviewers},
+            passwords={r: p.get_secret_value() for r, p in settings.store.reviewer_passwords.items()},
         )
         store = open_store(settings)
     err.print(f"review page on http://{host}:{port}/ (reviewers: {', '.join(config.reviewers)})")

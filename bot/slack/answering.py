@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.asking import AskContext, AskResult, ask, doubtful_sentences
 from bot.runtime import Runtime
 from bot.slack.blocks import answer_blocks, answer_footer
+from bot.slack.escaping import escape_answer
 from bot.slack.metrics import ANSWERS, BACKEND_ERRORS, FLAGS, QUESTIONS, observe_answer
 from bot.slack.questions import Question, strip_mention
 from bot.slack.sharing import escalate_button, owner_for, share_button
@@ -158,7 +159,7 @@ def answer_payload(runtime: Runtime, question: Question) -> dict[str, Any]:
     blocks = answer_blocks(answer, interaction_id=interaction_id)
     if interaction_id is not None and not question.is_dm and not answer.abstained:
         blocks.append(share_button(interaction_id, answer.language))
-    return {"text": answer.text, "blocks": blocks, "response_type": "ephemeral"}
+    return {"text": escape_answer(answer.text), "blocks": blocks, "response_type": "ephemeral"}
 
 
 def thread_history(

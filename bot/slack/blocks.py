@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.asking import doubtful_sentences, grounding_dict, mark_sentences
+from bot.slack.escaping import escape_answer, escape_mrkdwn, slack_link
 from bot.slack.texts import score, text
 from feedback.models import Flag, RetrievedChunk
 from retrieval.types import Hit
@@ -25,24 +26,29 @@ FEEDBACK_DETAILS_ACTION = "bron_feedback_details"
 SECTION_LIMIT = 3000
 WARNING = "⚠️"
 
-
-def escape(value: str) -> str:
-    """Slack mrkdwn needs only &, < and > escaped."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+escape = escape_mrkdwn  # the name the other Slack modules import
 
 
 def source_line(number: int, *, title: str, heading: str, location: str) -> str:
-    """`[1] <url|Title › Heading>` for a web page, `[1] Title › Heading — `path`` for a file."""
-    label = escape(f"{title} › {heading}" if heading else title).replace("|", "¦")
-    if location.startswith(("http://", "https://")):
-        return f"[{number}] <{location}|{label}>"
-    return f"[{number}] {label} — `{escape(location)}`"
+    """`[1] <url|Title › Heading>` for a web page, `[1] Title › Heading — `path`` for a file.
+
+    The location comes from a document's front matter (or a stored row), so it is percent-encoded
+    into the link, and shown as escaped text when it is no plain http(s) address.
+    """
+    label = f"{title} › {heading}" if heading else title
+    link = slack_link(location, label)
+    if link is not None:
+        return f"[{number}] {link}"
+    shown = escape(location).replace("`", "'")
+    return f"[{number}] {escape(label)} — `{shown}`"
 
 
 def marked_text(answer: Answer) -> str:
     """The answer as mrkdwn, each sentence the grounding check did not support, or supported only
     within its margin, prefixed with ⚠️: a guess is never shown as a fact."""
-    return mark_sentences(escape(answer.text), [escape(s) for s in doubtful_sentences(answer)], WARNING)
+    return mark_sentences(
+        escape_answer(answer.text), [escape_answer(s) for s in doubtful_sentences(answer)], WARNING
+    )
 
 
 def text_sections(body: str) -> list[Block]:

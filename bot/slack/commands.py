@@ -20,6 +20,7 @@ from bot.runtime import Runtime
 from bot.slack.access import SlackAccess
 from bot.slack.answering import answer_payload
 from bot.slack.blocks import chunk_blocks, flag_blocks, hit_blocks
+from bot.slack.escaping import escape_mrkdwn
 from bot.slack.lookups import open_flags
 from bot.slack.metrics import BACKEND_ERRORS
 from bot.slack.pool import Pools
@@ -122,7 +123,7 @@ def register_commands(app: App, runtime: Runtime, access: SlackAccess, pools: Po
             respond(text=unavailable(language, "search"), response_type="ephemeral")
             return
         if not hits:
-            respond(text=text(language, "no_results", query=query), response_type="ephemeral")
+            respond(text=text(language, "no_results", query=escape_mrkdwn(query)), response_type="ephemeral")
             return
         title = text(language, "search_results", query=query)
         respond(text=title, blocks=hit_blocks(title, hits), response_type="ephemeral")

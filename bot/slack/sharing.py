@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.runtime import Runtime
 from bot.slack.blocks import Block, escape, feedback_actions, source_line, text_sections
+from bot.slack.escaping import escape_answer
 from bot.slack.pool import Pools
 from bot.slack.questions import collections_for
 from bot.slack.texts import text, unavailable
@@ -74,7 +75,7 @@ def shared_blocks(interaction: Interaction, *, sharer: str) -> list[Block]:
         interaction.language, "shared_by", user=f"<@{sharer}>", question=escape(interaction.question)
     )
     blocks: list[Block] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": intro}]}]
-    blocks += text_sections(escape(interaction.answer))
+    blocks += text_sections(escape_answer(interaction.answer))
     if lines:
         blocks += text_sections(f"*{text(interaction.language, 'sources')}*\n" + "\n".join(lines))
     return [*blocks, feedback_actions(interaction.id)]
@@ -106,7 +107,7 @@ def register_sharing(app: App, runtime: Runtime, pools: Pools) -> None:
                 respond(text=unavailable("en", "store"), response_type="ephemeral", replace_original=False)
                 return
             try:
-                posted = client.chat_postMessage(channel=channel, text=answer, blocks=blocks)
+                posted = client.chat_postMessage(channel=channel, text=escape_answer(answer), blocks=blocks)
             except SlackClientError as exc:
                 log.error("answer %s not shared in %s: %s", interaction_id, channel, exc)
                 return

@@ -30,6 +30,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.chat_stream import ChatStream
 
+from bot.slack.escaping import StreamEscaper, escape_answer
 from bot.slack.metrics import FIRST_TOKEN
 from serving.answer import NOT_FOUND
 
@@ -151,6 +152,7 @@ class ThreadReply:
         self._done = False
         self._sender: threading.Thread | None = None
         self._renumber = CitationRenumberer(n_sources=n_sources)
+        self._escape = StreamEscaper()  # nothing reaches Slack unescaped, streamed or posted
         self._raw = ""
         self._feeding = False
         self._abstaining = False
@@ -171,7 +173,7 @@ class ThreadReply:
             if NOT_FOUND.startswith(self._raw.strip()):
                 return  # could still become the abstention marker: show nothing yet
             self._feeding, token = True, self._raw.lstrip()
-        ready = self._renumber.feed(token)
+        ready = self._escape.feed(self._renumber.feed(token))
         with self._lock:
             self._pending += ready
             start = self._sender is None and bool(self._pending.strip())
@@ -273,7 +275,8 @@ class ThreadReply:
         stream that showed exactly `text` is left as it is.
         """
         with self._lock:
-            self._pending += self._renumber.flush()
+            self._pending += self._escape.feed(self._renumber.flush()) + self._escape.flush()
+        text = escape_answer(text)
         self._stop_sender()
         rest, self._pending = self._pending, ""
         if self.mode == "stream" and self._stream is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from finetune.data import DataSettings, Pair, load_chunks, render
+from finetune.data import CorpusAccess, DataSettings, Pair, load_chunks, render
 from finetune.examples import Example, write_examples
 from retrieval.types import Chunk
 
@@ -29,7 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def handbook_chunks() -> list[Chunk]:
-    return load_chunks([HANDBOOK])
+    return load_chunks([HANDBOOK], access=CorpusAccess(roots={HANDBOOK: "public"}))
 
 
 def handbook_pairs(chunks: list[Chunk]) -> list[Pair]:

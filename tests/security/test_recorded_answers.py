@@ -9,11 +9,16 @@ thumbs-down flags it. Each test then asks from a scope without `hr`. All fail on
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
 import pytest
 from slack_bolt import App
 from starlette.testclient import TestClient
@@ -144,14 +149,14 @@ def test_bron_flags_lists_an_hr_answer_only_to_an_hr_reviewer(hr_answer: HrAnswe
 
 def test_the_review_page_shows_an_hr_answer_only_to_an_hr_reviewer(hr_answer: HrAnswer) -> None:
     store = hr_answer.runtime.settings.store
-    config = ReviewConfig(reviewers=tuple(store.reviewers), token="t0ken",
+    config = ReviewConfig(reviewers=tuple(store.reviewers), token="t0ken", passwords={HR_REVIEWER: "hr-pw"},
                           scopes={r: store.review_scope(r) for r in store.reviewers})  # fmt: skip
     client = TestClient(create_app(hr_answer.runtime.store, config))
     flag_id = _flag_id(hr_answer)
     page = client.get("/?status=all", auth=(REVIEWER, "t0ken"))
     assert page.status_code == 200 and "salaris" not in page.text and "250000" not in page.text
     assert client.get(f"/flags/{flag_id}", auth=(REVIEWER, "t0ken")).status_code == 404
-    assert "250000" in client.get(f"/flags/{flag_id}", auth=(HR_REVIEWER, "t0ken")).text
+    assert "250000" in client.get(f"/flags/{flag_id}", auth=(HR_REVIEWER, "hr-pw")).text
 
 
 def test_bron_export_leaves_hr_cases_out_unless_asked(
@@ -193,3 +198,56 @@ def test_the_sources_button_shows_hr_sources_only_to_a_clicker_holding_hr(hr_ans
     assert "salarissen.md" in json.dumps(fake.wait_for_response(url=member)[0].body)
     with pytest.raises(AssertionError):
         fake.wait_for_response(url=outsider, timeout=2)
+
+
+def _review_server(hr: HrAnswer, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """`bron review` in its own process on a free port, as a user starts it; (process, base URL)."""
+    port = int(dead_port())
+    environ = {**os.environ, "BRON_DATA_DIR": str(hr.data_dir), "PYTHONPATH": str(Path(__file__).parents[2]),
+               "BRON_STORE__REVIEWERS": json.dumps([REVIEWER, HR_REVIEWER]),
+               "BRON_STORE__REVIEWER_COLLECTIONS": json.dumps({HR_REVIEWER: ["hr", "public"]}),
+               "BRON_STORE__REVIEW_TOKEN": "t0ken", **env}  # fmt: skip
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "bron"), "review", "--port", str(port)],
+        env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    if process.poll() is None:
+        process.terminate()
+    out, _ = process.communicate(timeout=30)
+    return out
+
+
+def test_the_shared_review_password_does_not_open_an_hr_reviewers_scope(hr_answer: HrAnswer) -> None:
+    """Reviewer names are no secret and the review token is shared by every reviewer: with it alone a
+    public-only reviewer signed in under the hr reviewer's name and read the hr flag (e37db44). A
+    reviewer granted more than public now needs a password of their own, or the page does not start."""
+    flag_id = _flag_id(hr_answer)
+    process, url = _review_server(hr_answer)
+    try:
+        if process.poll() is None:
+            page = httpx.get(f"{url}/flags/{flag_id}", auth=(HR_REVIEWER, "t0ken"), timeout=30)
+            assert "250000" not in page.text
+    finally:
+        out = _stop(process)
+    assert "BRON_STORE__REVIEWER_PASSWORDS" in out
+
+    own = json.dumps({HR_REVIEWER: "hr-eigen-wachtwoord"})
+    process, url = _review_server(hr_answer, BRON_STORE__REVIEWER_PASSWORDS=own)
+    try:
+        assert httpx.get(f"{url}/flags/{flag_id}", auth=(HR_REVIEWER, "t0ken"), timeout=30).status_code == 401
+        mine = httpx.get(f"{url}/flags/{flag_id}", auth=(HR_REVIEWER, "hr-eigen-wachtwoord"), timeout=30)
+        assert mine.status_code == 200 and "250000" in mine.text
+        public = httpx.get(f"{url}/?status=all", auth=(REVIEWER, "t0ken"), timeout=30)
+        assert public.status_code == 200 and "250000" not in public.text
+    finally:
+        _stop(process)

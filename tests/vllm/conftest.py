@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from finetune.data import load_chunks
+from finetune.data import CorpusAccess, load_chunks
 from tests.finetune.conftest import HANDBOOK
 from tests.finetune.ft_env import FT_VENV, ROOT, exported_smollm2, ft_env, require_ft
 from tests.finetune.test_train import small_dataset, train_small_adapter
@@ -68,7 +68,9 @@ def vllm_server() -> Iterator[VLLMServer]:
     work = Path(tempfile.mkdtemp(prefix="bron-vllm-"))
     start = time.monotonic()
     base = exported_smollm2()
-    data = small_dataset(work / "data", load_chunks([HANDBOOK]))
+    data = small_dataset(
+        work / "data", load_chunks([HANDBOOK], access=CorpusAccess(roots={HANDBOOK: "public"}))
+    )
     train_small_adapter(base, data, work / "bron-handbook")
     trained_in = time.monotonic() - start
     port = free_port()
