@@ -104,3 +104,27 @@ def test_ask_a_person_mentions_the_owner_of_the_answers_collection_in_the_thread
         send(app, fake, _click(ESCALATE_ACTION, unowned, fake.new_response_url(), thread_ts=thread))
         fake.wait_for_call("chat.postMessage", n=1)
         assert len(fake.calls("chat.postMessage")) == 1  # nobody owns "public": nothing to post
+
+
+def test_a_shared_answer_is_escaped_like_any_other(offline_runtime: Runtime) -> None:
+    with FakeSlack() as fake:
+        app, runtime = _app(offline_runtime, fake)
+        chunk = ChunkRecord(
+            rank=1, chunk_id="c1", doc_id="public:x.md", title="X", heading="", location="https://intranet.example/x",
+            snippet="", score=0.9, citation=1, collection="public",
+        )  # fmt: skip
+        with runtime.store.session() as session:
+            interaction_id = record_interaction(
+                session,
+                InteractionRecord(
+                    question="<!channel> what?", answer="See [here](https://evil.example) <!here> [1].",
+                    language="en", abstained=False, model="test", chunks=[chunk], timings={},
+                    surface="slack_command", asker=USER_ID, channel=CHANNEL_ID,
+                ),
+            ).id  # fmt: skip
+        send(app, fake, _click(SHARE_ACTION, interaction_id, fake.new_response_url()))
+
+        fake.wait_for_call("chat.postMessage")
+        shown = block_text(fake.messages(CHANNEL_ID)[-1]["blocks"])
+        assert "<!here>" not in shown and "<!channel>" not in shown and "](" not in shown
+        assert "&lt;!here&gt;" in shown and "[here] (https://evil.example)" in shown
