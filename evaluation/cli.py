@@ -333,7 +333,9 @@ def latency_command(
                   f"over {result['queries']} queries")  # fmt: skip
     for part in ("embedding", "search_without_embedding", "search_with_collection_filter", "matrix_product"):
         console.print(f"  {part}: {result[part]}")
-    console.print(f"  search without embedding / matrix product (p50): {result['search_over_matrix_product_p50']}x")
+    console.print(
+        f"  search without embedding / matrix product (p50): {result['search_over_matrix_product_p50']}x"
+    )
     result["command"] = _command_line()
     console.print(f"reproduce: {result['command']}")
     _write(out, result)
@@ -384,7 +386,7 @@ def citations_command(
     from evaluation import citations as cit
 
     settings = load_settings()
-    report: dict[str, Any] = {"set": set_name}
+    report: dict[str, Any] = {"set": set_name, "settings_changed": _announce(settings)}
     if set_name == "clapnq":
         if answers_log is None:
             raise typer.BadParameter(
@@ -542,10 +544,12 @@ def conversation_command(
         chosen = [c for c in chosen if c.half == half]
     chosen = chosen[:limit] if limit is not None else chosen
     need_llm = end_to_end or settings.serving.condense
+    changed = _announce(settings)
     report: dict[str, Any] = {
         "conversations": len(chosen),
         "half": half,
         "condense": settings.serving.condense,
+        "settings_changed": changed,
     }
     with open_runtime(settings, with_llm=need_llm) as runtime:
         ingest_paths(
@@ -652,7 +656,7 @@ def support_margin_command(
     from evaluation.support_margin import choose_margin, outcome_at, sentence_scores
 
     settings = _clapnq_settings(load_settings())
-    report: dict[str, Any] = {}
+    report: dict[str, Any] = {"settings_changed": _announce(settings)}
     with open_runtime(settings, with_llm=False) as runtime:
         _indexed_clapnq(runtime, clapnq)
         checker, retriever, policy = runtime.checker, runtime.retriever, runtime.policy
