@@ -210,3 +210,18 @@ def test_bron_sources_with_a_link_that_is_no_answer_searches_the_words_after_it(
         .body["text"]
         .startswith("I can't find a Bron answer at that link.")
     )
+
+
+def test_a_vote_that_cannot_be_stored_is_answered_not_dropped(app: App, fake: FakeSlack) -> None:
+    url = fake.new_response_url()
+    click = payloads.block_actions(
+        [payloads.feedback_buttons_action("up:no-such-answer", action_id="bron_feedback")],
+        message={"type": "message", "ts": payloads.unique_ts(), "text": "An answer."},
+        response_url=url,
+    )
+    assert send(app, fake, payloads.interactive_body(click)).status == 200
+    [reply] = fake.wait_for_response(url=url)
+    assert (
+        reply.body["text"]
+        == "Sorry, I couldn't record your feedback right now; please try again in a few minutes."
+    )
