@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 from connectors.base import Change, ChangeBatch, ChangeKind, FetchedDocument, KnownItem, SourceError
@@ -31,11 +32,40 @@ INDEXED_TYPES = frozenset(
 )
 
 
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _resolved(path: str) -> str:
+    """Slashes merged and dot segments removed, as web servers resolve a path (a trailing `/` kept)."""
+    kept: list[str] = []
+    for segment in re.split(r"/+", path):
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment not in ("", "."):
+            kept.append(segment)
+    tail = "/" if kept and (path.endswith("/") or path.rsplit("/", 1)[-1] in (".", "..")) else ""
+    return "/" + "/".join(kept) + tail
+
+
 def normalize(url: str) -> str:
-    """One spelling per page: no fragment, lower-case scheme and host, `/` for an empty path."""
+    """One spelling per page: no fragment, lower-case scheme and host, `/` for an empty path, escaped
+    unreserved characters decoded and dot segments removed (RFC 3986, section 6.2.2)."""
     url, _ = urldefrag(url)
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
+    path = re.sub(
+        r"%([0-9A-Fa-f]{2})",
+        lambda m: chr(int(m[1], 16)) if chr(int(m[1], 16)) in _UNRESERVED else m[0].upper(),
+        parts.path,
+    )
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), _resolved(path), parts.query, ""))
+
+
+def container_of(url: str) -> str:
+    """The path a page's collection is decided by: the resource the server serves, wholly decoded and
+    resolved (`/pub/..%2fhr/x` is `/hr/x`), without `;parameters`; a spelling never widens a page."""
+    decoded = unquote(urlsplit(url).path)
+    return _resolved("/".join(segment.split(";", 1)[0] for segment in decoded.split("/")))
 
 
 def _links(html: bytes, base: str) -> tuple[list[str], bool, bool]:
@@ -101,7 +131,7 @@ class WebsiteSource:
         return (
             parts.scheme in ("http", "https")
             and f"{parts.scheme}://{parts.netloc}" == self.origin
-            and parts.path.startswith(self.base_path)
+            and container_of(url).startswith(self.base_path)
         )
 
     def _robots(self) -> RobotFileParser:
@@ -191,7 +221,7 @@ class WebsiteSource:
             if k.extra.get("last_modified"):
                 headers["If-Modified-Since"] = str(k.extra["last_modified"])
         r = self.http.get(url, headers=headers)
-        path = urlsplit(url).path
+        path = container_of(url)
         if r.status_code == 304 and k is not None:
             return Change(url, ChangeKind.UNCHANGED, container=path, extra=dict(k.extra)), list(
                 k.extra.get("links", [])

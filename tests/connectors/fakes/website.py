@@ -2,7 +2,9 @@
 
 What it models: conditional GET (If-None-Match, If-Modified-Since → 304), 301 redirects for moved
 pages, 404 for deleted ones, robots.txt Disallow and Sitemap lines, a sitemap index split into
-sitemaps of `sitemap_page` URLs, pages reachable only by links, 429 + Retry-After (FakeServer).
+sitemaps of `sitemap_page` URLs, pages reachable only by links, 429 + Retry-After (FakeServer), and a
+request path resolved as nginx resolves it (percent-decoded, slashes merged, dot segments removed), so
+`/pub/%2e%2e/hr/x` is the page `/hr/x`.
 What it does not model: logins/SSO and cookies, JavaScript-rendered pages, gzip transfer encoding,
 Range requests, canonical links, hreflang, Crawl-delay, sitemaps with <lastmod> driving anything.
 """
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import html
+import posixpath
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from tests.connectors.fakes.server import FakeServer, Reply, Request
 
@@ -89,7 +92,9 @@ class FakeSite:
         ).encode()
 
     def handle(self, req: Request) -> Reply:
-        path = urlsplit(req.path).path
+        raw = unquote(urlsplit(req.path).path)
+        path = posixpath.normpath("/" + raw.lstrip("/")) + ("/" if raw.endswith("/") and raw != "/" else "")
+        path = "/" + path.lstrip("/")
         with self._lock:
             if path == "/robots.txt":
                 lines = [
