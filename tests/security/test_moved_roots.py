@@ -123,3 +123,21 @@ def test_front_matter_asking_for_a_collection_is_honoured_however_it_is_delimite
     bron("ingest", str(docs))
     assert not _public_holds_secret(data_dir)
     assert any("Welkom" in t for t in _texts(data_dir, ("public",)))
+
+
+def test_a_restricted_folder_moved_under_the_same_name_is_not_taken_over_as_public(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """`/a/hr` (hr) moves to `/b/hr` and is synced as a plain path: its key `hr` was taken over by
+    the new, public root, which then replaced the hr documents with public ones of the same ids."""
+    _write(tmp_path / "a" / "hr" / "salarissen.md", SECRET)
+    bron("ingest", str(tmp_path / "a" / "hr"), "--collection", "hr")
+    moved = (tmp_path / "a" / "hr").rename(tmp_path / "hr-moved")
+    (tmp_path / "b").mkdir()
+    moved = moved.rename(tmp_path / "b" / "hr")
+    bron("ingest", str(moved))
+    bron("ingest", str(moved))  # and a re-sync
+    assert not _public_holds_secret(data_dir)
+    bron("ingest", str(moved), "--collection", "hr")  # the way out: say what it is
+    assert any("250000" in t for t in _texts(data_dir, ("hr",)))
+    assert not _public_holds_secret(data_dir)

@@ -1,6 +1,6 @@
 """A website source serves a page to the collection of the path the web server resolves, not of the
 spelling a link happened to use: `/pub/%2e%2e/hr/salaris` and `/pub/..%2fhr/salaris` are the hr page.
-On 4c78605 a link on a public page with such a spelling served the hr page as public."""
+On a16d950 a link on a public page with such a spelling served the hr page as public."""
 
 from __future__ import annotations
 
