@@ -48,6 +48,18 @@ def proxied(upstream: str) -> Iterator[tuple[ElasticsearchSettings, Recorder]]:
             _drop(upstream, settings.index_prefix)
 
 
+@pytest.fixture
+def bulk(proxied: tuple[ElasticsearchSettings, Recorder]) -> Iterator[tuple[ElasticsearchBackend, Recorder]]:
+    """A backend with its index created, writing through the recording proxy."""
+    settings, recorder = proxied
+    backend = ElasticsearchBackend(settings, dim=DIM)
+    try:
+        backend.ensure_index()
+        yield backend, recorder
+    finally:
+        backend.close()
+
+
 def _sync(backend: ElasticsearchBackend, docs: int, *, seed: int) -> list[tuple[str, str]]:
     with backend.batched() as refused:
         for d in range(docs):
@@ -62,47 +74,35 @@ def _sync(backend: ElasticsearchBackend, docs: int, *, seed: int) -> list[tuple[
 
 
 def test_a_sync_of_n_documents_sends_o_n_over_batch_bulk_requests_and_one_refresh(
-    proxied: tuple[ElasticsearchSettings, Recorder],
+    bulk: tuple[ElasticsearchBackend, Recorder],
 ) -> None:
-    settings, recorder = proxied
-    backend = ElasticsearchBackend(settings, dim=DIM)
-    try:
-        backend.ensure_index()
-        before = len(recorder.requests)
-        assert _sync(backend, DOCS, seed=1) == []
-        sent = recorder.requests[before:]
-        chunk_actions = DOCS * CHUNKS_PER_DOC
-        flushes = math.ceil(chunk_actions / (BULK * settings.bulk_workers))
-        bulks = sum(1 for _, p in sent if p.split("?")[0].endswith("/_bulk"))
-        # chunk bulks, plus at most one delete bulk and one hash bulk per flush; never one per document
-        assert bulks <= math.ceil(chunk_actions / BULK) + 2 * flushes < DOCS
-        assert sum(1 for _, p in sent if p.split("?")[0].endswith("/_refresh")) == 1
-        assert not [p for _, p in sent if "refresh=" in p], "no request may ask for its own refresh"
-        assert backend.count_chunks() == chunk_actions
-        assert len(backend.document_hashes()) == DOCS
-        # a second sync that changes every document replaces them without leaving stale chunks
-        assert _sync(backend, DOCS, seed=2) == []
-        assert backend.count_chunks() == chunk_actions
-        assert set(backend.document_hashes().values()) == {f"hash-{d}-2" for d in range(DOCS)}
-        hits = backend.search_bm25("versie", k=500)
-        assert hits and all("versie 2" in h.chunk.text for h in hits)
-    finally:
-        backend.close()
+    backend, recorder = bulk
+    before = len(recorder.requests)
+    assert _sync(backend, DOCS, seed=1) == []
+    sent = recorder.requests[before:]
+    chunk_actions = DOCS * CHUNKS_PER_DOC
+    flushes = math.ceil(chunk_actions / (BULK * backend.settings.bulk_workers))
+    bulks = sum(1 for _, p in sent if p.split("?")[0].endswith("/_bulk"))
+    # chunk bulks, plus at most one delete bulk and one hash bulk per flush; never one per document
+    assert bulks <= math.ceil(chunk_actions / BULK) + 2 * flushes < DOCS
+    assert sum(1 for _, p in sent if p.split("?")[0].endswith("/_refresh")) == 1
+    assert not [p for _, p in sent if "refresh=" in p], "no request may ask for its own refresh"
+    assert backend.count_chunks() == chunk_actions
+    assert len(backend.document_hashes()) == DOCS
+    # a second sync that changes every document replaces them without leaving stale chunks
+    assert _sync(backend, DOCS, seed=2) == []
+    assert backend.count_chunks() == chunk_actions
+    assert set(backend.document_hashes().values()) == {f"hash-{d}-2" for d in range(DOCS)}
+    hits = backend.search_bm25("versie", k=500)
+    assert hits and all("versie 2" in h.chunk.text for h in hits)
 
 
-def test_a_429_from_the_cluster_is_retried_with_back_off(
-    proxied: tuple[ElasticsearchSettings, Recorder],
-) -> None:
-    settings, recorder = proxied
-    backend = ElasticsearchBackend(settings, dim=DIM)
-    try:
-        backend.ensure_index()
-        recorder.reject["/_bulk"] = 2
-        assert _sync(backend, 10, seed=3) == []
-        assert recorder.rejected == 2
-        assert backend.count_chunks() == 10 * CHUNKS_PER_DOC
-    finally:
-        backend.close()
+def test_a_429_from_the_cluster_is_retried_with_back_off(bulk: tuple[ElasticsearchBackend, Recorder]) -> None:
+    backend, recorder = bulk
+    recorder.reject["/_bulk"] = 2
+    assert _sync(backend, 10, seed=3) == []
+    assert recorder.rejected == 2
+    assert backend.count_chunks() == 10 * CHUNKS_PER_DOC
 
 
 def test_ingest_sends_one_refresh_for_a_whole_folder(
@@ -129,22 +129,17 @@ def test_ingest_sends_one_refresh_for_a_whole_folder(
 
 
 def test_in_a_batch_a_refused_document_keeps_its_old_version_and_the_others_go_in(
-    proxied: tuple[ElasticsearchSettings, Recorder],
+    bulk: tuple[ElasticsearchBackend, Recorder],
 ) -> None:
-    settings, _ = proxied
-    backend = ElasticsearchBackend(settings, dim=DIM)
-    try:
-        backend.ensure_index()
-        old = make_chunk("doc", 0, "Oude tekst over pinguins.")
-        backend.replace_document("doc", "hash-old", [old], unit_vectors(1, 80))
-        with backend.batched() as refused:
-            backend.replace_document("doc", "hash-bad", [make_chunk("doc", 0, "Nieuwe tekst over ijsberen.")],
-                                     np.ones((1, DIM // 2), dtype=np.float32))  # fmt: skip
-            backend.replace_document("other", "hash-other", [make_chunk("other", 0, "Tekst over walrussen.")],
-                                     unit_vectors(1, 81))  # fmt: skip
-        assert [doc_id for doc_id, _ in refused] == ["doc"] and "refused" in refused[0][1]
-        assert backend.document_hashes() == {"doc": "hash-old", "other": "hash-other"}
-        assert [h.chunk.chunk_id for h in backend.search_bm25("pinguins", k=3)] == [old.chunk_id]
-        assert not backend.search_bm25("ijsberen", k=3) and backend.search_bm25("walrussen", k=3)
-    finally:
-        backend.close()
+    backend, _ = bulk
+    old = make_chunk("doc", 0, "Oude tekst over pinguins.")
+    backend.replace_document("doc", "hash-old", [old], unit_vectors(1, 80))
+    with backend.batched() as refused:
+        backend.replace_document("doc", "hash-bad", [make_chunk("doc", 0, "Nieuwe tekst over ijsberen.")],
+                                 np.ones((1, DIM // 2), dtype=np.float32))  # fmt: skip
+        backend.replace_document("other", "hash-other", [make_chunk("other", 0, "Tekst over walrussen.")],
+                                 unit_vectors(1, 81))  # fmt: skip
+    assert [doc_id for doc_id, _ in refused] == ["doc"] and "refused" in refused[0][1]
+    assert backend.document_hashes() == {"doc": "hash-old", "other": "hash-other"}
+    assert [h.chunk.chunk_id for h in backend.search_bm25("pinguins", k=3)] == [old.chunk_id]
+    assert not backend.search_bm25("ijsberen", k=3) and backend.search_bm25("walrussen", k=3)
