@@ -102,12 +102,15 @@ def collection_for(container: str | None, mapping: Mapping[str, str]) -> str | N
     # `<container>/#unique`, `<SPACE>/#restricted`: an item whose readers Bron cannot tell is never
     # covered by its container's key or by `*`, only by a key naming the marker itself
     marked = "/#" in container
+    # without regard to case: IIS, SharePoint and Confluence keys name one place in any letters, so a
+    # link spelled `/HR/x` must meet the `/hr/` key rather than fall to a wider one
+    folded = container.casefold()
     best: tuple[int, str] | None = None
     for key, collection in mapping.items():
         if key == "*" or (marked and "/#" not in key):
             continue
-        stem = key.rstrip("/")
-        matches = container in (key, stem) or container.startswith(stem + "/") or stem == ""
+        stem = key.rstrip("/").casefold()
+        matches = folded in (key.casefold(), stem) or folded.startswith(stem + "/") or stem == ""
         if matches and (best is None or len(stem) > best[0]):
             best = (len(stem), collection)
     if best is not None:

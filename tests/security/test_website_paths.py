@@ -42,3 +42,24 @@ def test_an_odd_spelling_of_a_restricted_path_is_still_restricted(
     public = said(bron("sources", "salaris directeur vertrouwelijk", "--k", "10"))
     assert "250000" not in public and "Welkom" in public
     assert "250000" in said(bron("sources", "salaris directeur vertrouwelijk", "--collection", "hr"))
+
+
+def test_a_restricted_path_in_other_letters_is_still_restricted_on_a_case_insensitive_server(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IIS and SharePoint serve `/HR/salaris` as `/hr/salaris`; the mapping's `/hr/` must cover it."""
+    site = FakeSite(case_insensitive=True)
+    try:
+        site.put("/hr/salaris", "Salarissen", SECRET)
+        site.put("/", "Welkom", "Welkom bij de koffiebranderij.", links=[site.url + "/HR/Salaris"])
+        toml = tmp_path / "bron.toml"
+        toml.write_text(
+            f'data_dir = "{data_dir}"\n[sources.intranet]\nkind = "website"\nurl = "{site.url}/"\n'
+            'collections = { "/" = "public", "/hr/" = "hr" }\n'
+        )
+        monkeypatch.setenv("BRON_CONFIG", str(toml))
+        assert bron("sync").exit_code == 0
+        assert any(r.path.startswith("/HR/") for r in site.server.requests("/"))
+        assert "250000" not in said(bron("sources", "salaris directeur vertrouwelijk", "--k", "10"))
+    finally:
+        site.close()

@@ -4,7 +4,7 @@ What it models: conditional GET (If-None-Match, If-Modified-Since → 304), 301 
 pages, 404 for deleted ones, robots.txt Disallow and Sitemap lines, a sitemap index split into
 sitemaps of `sitemap_page` URLs, pages reachable only by links, 429 + Retry-After (FakeServer), and a
 request path resolved as nginx resolves it (percent-decoded, slashes merged, dot segments removed), so
-`/pub/%2e%2e/hr/x` is the page `/hr/x`.
+`/pub/%2e%2e/hr/x` is the page `/hr/x` (and, with `case_insensitive`, `/HR/x` too, as on IIS).
 What it does not model: logins/SSO and cookies, JavaScript-rendered pages, gzip transfer encoding,
 Range requests, canonical links, hreflang, Crawl-delay, sitemaps with <lastmod> driving anything.
 """
@@ -34,7 +34,8 @@ class Page:
 
 
 class FakeSite:
-    def __init__(self, *, sitemap_page: int = 3) -> None:
+    def __init__(self, *, sitemap_page: int = 3, case_insensitive: bool = False) -> None:
+        self.case_insensitive = case_insensitive  # as IIS and SharePoint serve paths
         self.pages: dict[str, Page] = {}
         self.redirects: dict[str, str] = {}
         self.disallow: list[str] = []
@@ -108,6 +109,9 @@ class FakeSite:
             if path in self.redirects:
                 return Reply(301, b"", {"Location": self.url + self.redirects[path]})
             page = self.pages.get(path)
+            if page is None and self.case_insensitive:
+                page = next((pg for p, pg in self.pages.items() if p.lower() == path.lower()), None)
+                path = next((p for p in self.pages if p.lower() == path.lower()), path)
             if page is None:
                 return Reply(404, b"not found", {"Content-Type": "text/plain"})
             etag = self.etag(path, page)
