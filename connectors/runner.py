@@ -128,9 +128,9 @@ def sync_source(
         all_streams: list[Source] = [*streams, *(VanishedStream(n) for n in sorted(stored - live))]
         for stream in all_streams:
             try:
-                run.reports.append(
-                    engine.sync(stream, source_name=name, mapping=config.collections, stop=stop)
-                )
+                report = engine.sync(stream, source_name=name, mapping=config.collections, stop=stop)
+                run.reports.append(report)
+                log.info("synced %s: %s", stream.name, report.summary())
             except Exception as exc:
                 run.error = f"{stream.name}: {type(exc).__name__}: {exc}"
                 log.error("source %s: %s", name, run.error)
