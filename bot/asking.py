@@ -33,7 +33,9 @@ class AskContext:
     asker: str | None = None
     channel: str | None = None
     thread_ts: str | None = None
-    collections: tuple[str, ...] | None = None
+    # what the asker may search; the default is what every member holds, never everything (None is
+    # unrestricted and must be asked for: an operator's tool, not a surface people type into)
+    collections: tuple[str, ...] | None = ("public",)
     history: tuple[tuple[str, str], ...] = ()
 
 

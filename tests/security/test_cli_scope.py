@@ -44,3 +44,16 @@ def test_bron_sources_and_ask_search_public_unless_widened(indexed: Path) -> Non
 def test_the_local_chat_searches_public_only(indexed: Path) -> None:
     result = CliRunner().invoke(app, ["chat"], input=QUESTION + "\n/quit\n")
     assert "Welkom" in result.output and "Salarissen" not in result.output and "250000" not in result.output
+
+
+def test_an_ask_context_that_names_no_collections_searches_only_public(indexed: Path) -> None:
+    """Every surface builds its own AskContext; one that forgets `collections` must not search
+    everything (on e37db44 None meant every collection)."""
+    from bot.asking import AskContext, ask
+    from bot.runtime import open_runtime
+    from bot.settings import load_settings
+
+    with open_runtime(load_settings()) as runtime:
+        result = ask(runtime, QUESTION, AskContext(surface="test"))
+    shown = " ".join(h.chunk.source for h in result.answer.hits)
+    assert "salarissen" not in shown and "welkom" in shown
