@@ -56,10 +56,11 @@ def other_language_by_dense(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--embedder", type=Path, help="a sentence-transformers model folder")
+    parser.add_argument("--questions", help="one question file in retrieval/ instead of the dev set")
     args = parser.parse_args()
     questions = [
         {**q, "file": name}
-        for name in FILES
+        for name in ([args.questions] if args.questions else FILES)
         for q in json.loads((ROOT / "retrieval" / name).read_text(encoding="utf-8"))
         if q["doc"]
     ]
@@ -75,7 +76,9 @@ def main() -> None:
         else build_embedder(settings)
     )
     out: dict[str, object] = {
-        "command": COMMAND + (f" --embedder {args.embedder}" if args.embedder else ""),
+        "command": COMMAND
+        + (f" --embedder {args.embedder}" if args.embedder else "")
+        + (f" --questions {args.questions}" if args.questions else ""),
         "embedder": embedder.name,
         "top_k": settings.retrieval.top_k,
     }
@@ -124,7 +127,8 @@ def main() -> None:
         if mode == "hybrid":
             out["hybrid misses at top_k"] = misses
     backend.close()
-    target = f"handbook{'-' + name if name else ''}.json"
+    held = "-" + Path(args.questions).stem.removeprefix("sample_handbook_") if args.questions else ""
+    target = f"handbook{'-' + name if name else ''}{held}.json"
     (ROOT / "bench" / "retrieval" / target).write_text(
         json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
