@@ -58,11 +58,14 @@ def fuse(
     method: FusionMethod = "rrf",
     rank_constant: int = 60,
     weights: Mapping[str, float] | None = None,
+    question_language: str | None = None,
 ) -> list[Hit]:
     """The fused top `k` chunks, each keeping its rank and score in every run that found it.
 
     Weights are per run because a much stronger retriever loses to equal-weight fusion (seen on Dutch data);
     ties break on the best single rank, then on chunk id, so the order is deterministic.
+    `question_language` (RRF only): a chunk in another language that BM25 did not return, which BM25 could
+    not match across languages, takes its dense rank in place of the BM25 rank (bench/retrieval/cross-language.md).
     """
     ranks: dict[str, dict[str, int]] = {}
     scores: dict[str, dict[str, float]] = {}
@@ -78,6 +81,11 @@ def fuse(
         {name: [(s.chunk.chunk_id, s.score) for s in run] for name, run in runs.items()},
         method=method, rank_constant=rank_constant, weights=weights,
     )  # fmt: skip
+    if question_language is not None and method == "rrf" and "bm25" in runs and "dense" in runs:
+        weight = 1.0 if weights is None else weights.get("bm25", 1.0)
+        for cid, found in ranks.items():
+            if "bm25" not in found and "dense" in found and chunks[cid].language != question_language:
+                fused[cid] += weight / (rank_constant + found["dense"])
     order = sorted(fused, key=lambda c: (-fused[c], min(ranks[c].values()), c))
     return [
         Hit(chunk=chunks[c], score=fused[c], rank=i, ranks=ranks[c], scores=scores[c])

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from retrieval.analysis import detect_language
 from retrieval.backend import SearchBackend, ServerSideFusion
 from retrieval.embedding import Embedder
 from retrieval.fusion import FusionMethod, fuse
@@ -25,6 +26,7 @@ class FusionConfig:
     bm25_weight: float
     dense_weight: float
     candidates: int
+    other_language_by_dense: bool
 
     @classmethod
     def from_settings(cls, settings: RetrievalSettings | None = None, **overrides: Any) -> FusionConfig:
@@ -36,6 +38,7 @@ class FusionConfig:
             bm25_weight=r.bm25_weight,
             dense_weight=r.dense_weight,
             candidates=r.candidates,
+            other_language_by_dense=r.other_language_by_dense,
         )
         return replace(config, **overrides)
 
@@ -80,6 +83,7 @@ class HybridRetriever:
             method=self.fusion.method,
             rank_constant=self.fusion.rank_constant,
             weights={"bm25": self.fusion.bm25_weight, "dense": self.fusion.dense_weight},
+            question_language=detect_language(query) if self.fusion.other_language_by_dense else None,
         )
         timings["fuse_ms"] = (time.perf_counter() - t) * 1000
         return SearchResult(hits=hits, timings_ms=timings)
@@ -87,6 +91,7 @@ class HybridRetriever:
     def _server_fuses(self) -> bool:
         """Only RRF with equal weights: the server's `rrf` retriever has a rank constant but no run weights."""
         equal = self.fusion.method == "rrf" and self.fusion.bm25_weight == self.fusion.dense_weight
+        equal = equal and not self.fusion.other_language_by_dense  # the server knows no languages
         return (
             equal and isinstance(self.backend, ServerSideFusion) and self.backend.server_side_rrf_available()
         )

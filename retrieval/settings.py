@@ -56,3 +56,6 @@ class RetrievalSettings(BaseModel):
     rrf_rank_constant: int = 10  # tuned on SciFact train (bench/retrieval/scifact-300words.json)
     bm25_weight: float = 1.0
     dense_weight: float = 1.0
+    # RRF: a chunk in another language than the question, which BM25 cannot match, takes its dense rank for
+    # BM25 too. Off until the answer-level bars are re-measured with it (bench/retrieval/cross-language.md)
+    other_language_by_dense: bool = False

@@ -27,30 +27,12 @@ from retrieval.fusion import fuse
 from retrieval.hybrid import FusionConfig
 from retrieval.ingest import ingest_paths
 from retrieval.sqlite_backend import SQLiteBackend
-from retrieval.types import Chunk, ScoredChunk
+from retrieval.types import Chunk
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDBOOK = ROOT / "retrieval" / "sample_handbook"
 FILES = ("sample_handbook_questions.json", "sample_handbook_cross_language.json")
 COMMAND = "PYTHONPATH=. nice .venv/bin/python bench/retrieval/handbook.py"
-
-
-def other_language_by_dense(
-    question: str, bm25: list[ScoredChunk], dense: list[ScoredChunk], rank_constant: int
-) -> list[Chunk]:
-    """An idea measured here, not shipped: RRF in which a chunk in the other language than the question,
-    which BM25 cannot match, takes its dense rank in place of the BM25 rank it could never get."""
-    language = detect_language(question)
-    bm25_rank = {s.chunk.chunk_id: i for i, s in enumerate(bm25, start=1)}
-    chunks = {s.chunk.chunk_id: s.chunk for s in [*bm25, *dense]}
-    score = {cid: 1 / (rank_constant + rank) for cid, rank in bm25_rank.items()}
-    for rank, s in enumerate(dense, start=1):
-        cid = s.chunk.chunk_id
-        stand_in = (
-            1 / (rank_constant + rank) if s.chunk.language != language and cid not in bm25_rank else 0.0
-        )
-        score[cid] = score.get(cid, 0.0) + 1 / (rank_constant + rank) + stand_in
-    return [chunks[c] for c in sorted(score, key=lambda c: -score[c])[:10]]
 
 
 def main() -> None:
@@ -101,9 +83,10 @@ def main() -> None:
         runs["hybrid"][q["question"]] = [h.chunk for h in hits]
         runs["dense"][q["question"]] = [h.chunk for h in dense[:10]]
         runs["bm25"][q["question"]] = [h.chunk for h in bm25[:10]]
-        runs["hybrid, other language by dense"][q["question"]] = other_language_by_dense(
-            q["question"], bm25, dense, fusion.rank_constant
-        )
+        crossed = fuse({"bm25": bm25, "dense": dense}, k=10, method=fusion.method, rank_constant=fusion.rank_constant,
+                       weights={"bm25": fusion.bm25_weight, "dense": fusion.dense_weight},
+                       question_language=detect_language(q["question"]))  # fmt: skip
+        runs["hybrid, other language by dense"][q["question"]] = [h.chunk for h in crossed]
     for mode, ranked in runs.items():
         groups: dict[str, list[int]] = {}
         misses: list[str] = []

@@ -17,7 +17,9 @@ import pytest
 from retrieval.analysis import analyze_query, index_terms
 from retrieval.chunking import embedding_text
 from retrieval.embedding import Vectors
+from retrieval.hybrid import FusionConfig, HybridRetriever
 from retrieval.ingest import ingest_paths
+from retrieval.settings import RetrievalSettings
 from retrieval.sqlite_backend import SQLiteBackend, _from_meta
 from retrieval.types import Chunk, SearchFilters
 
@@ -117,3 +119,41 @@ def test_a_second_process_writing_is_seen_by_the_next_search(tmp_path: Path) -> 
     assert [h.chunk.text for h in serving.search_dense(vector[0], k=5)] == ["ristretto"]
     serving.close()
     ingesting.close()
+
+
+class PointingEmbedder:
+    """Puts every question next to the English page, as a good multilingual embedder would."""
+
+    name = "pointing"
+    dim = DIM
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return np.ones((len(texts), DIM), dtype=np.float32) / np.sqrt(DIM)
+
+    def embed_query(self, text: str) -> Vectors:
+        return np.eye(DIM, dtype=np.float32)[0]
+
+
+def test_the_retriever_ranks_other_language_chunks_by_dense_when_set(tmp_path: Path) -> None:
+    backend = SQLiteBackend(tmp_path / "index.sqlite", dim=DIM)
+    eye = np.eye(DIM, dtype=np.float32)
+    page = Chunk(chunk_id="en", doc_id="en", title="Parental leave", heading_path=(), source="en.md",
+                 text="Pregnancy and maternity leave lasts at least 16 weeks.", language="en")  # fmt: skip
+    backend.replace_document("en", "1", [page], eye[:1])
+    for i in range(3):
+        dutch = Chunk(chunk_id=f"nl{i}", doc_id=f"nl{i}", title="Verlof", heading_path=(), source=f"nl{i}.md",
+                      text=f"Hoeveel weken verlof krijg je? Regel {i}.", language="nl")  # fmt: skip
+        backend.replace_document(f"nl{i}", "1", [dutch], (0.6 * eye[0] + 0.8 * eye[i + 1])[None, :])
+    question = "Hoeveel weken zwangerschapsverlof krijg ik?"
+    settings = RetrievalSettings()
+    plain = HybridRetriever(backend, PointingEmbedder(), fusion=FusionConfig.from_settings(settings))
+    assert plain.search(question, k=4).hits[0].chunk.chunk_id != "en"
+    crossed = FusionConfig.from_settings(settings.model_copy(update={"other_language_by_dense": True}))
+    assert (
+        HybridRetriever(backend, PointingEmbedder(), fusion=crossed)
+        .search(question, k=4)
+        .hits[0]
+        .chunk.chunk_id
+        == "en"
+    )
+    backend.close()

@@ -54,3 +54,22 @@ def test_stemming_is_safe_from_many_threads() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: analyze(text, "nl"), range(64)))
     assert all(r == expected for r in results)
+
+
+def test_a_chunk_bm25_cannot_see_across_languages_takes_its_dense_rank_when_asked() -> None:
+    """A Dutch question: BM25 finds Dutch chunks on common words; the English page it asks about is the
+    embedder's first hit. Plain RRF puts it below them; with the question's language it comes first."""
+    english = Chunk(
+        chunk_id="en", doc_id="en", title="", heading_path=(), text="", source="en", language="en"
+    )
+    dutch = [Chunk(chunk_id=f"nl{i}", doc_id="nl", title="", heading_path=(), text="", source="nl", language="nl")
+             for i in range(3)]  # fmt: skip
+    bm25 = [ScoredChunk(c, 5.0 - i) for i, c in enumerate(dutch)]
+    dense = [ScoredChunk(english, 0.9), *(ScoredChunk(c, 0.8 - i / 10) for i, c in enumerate(dutch))]
+    runs = {"bm25": bm25, "dense": dense}
+    assert fuse(runs, k=4, rank_constant=10)[0].chunk.chunk_id == "nl0"
+    crossed = fuse(runs, k=4, rank_constant=10, question_language="nl")
+    assert [h.chunk.chunk_id for h in crossed] == ["en", "nl0", "nl1", "nl2"]
+    assert crossed[0].ranks == {"dense": 1}  # the stand-in rank is not reported as a BM25 hit
+    # same-language chunks missing from BM25 get nothing extra, and English questions leave English alone
+    assert fuse(runs, k=4, rank_constant=10, question_language="en")[0].chunk.chunk_id == "nl0"
