@@ -26,13 +26,18 @@ from feedback.errors import StoreError
 from finetune.cli import app as finetune_app
 from retrieval.errors import RetrievalError
 from retrieval.ingest import CorpusRoot
-from serving.answer import EmptyQuestionError
+from serving.answer import EmptyQuestionError, QuestionError
 from serving.errors import GenerationError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
-app = typer.Typer(help="Bron answers questions from your documents, with sources.", no_args_is_help=True)
+# a traceback must never print local variables: they hold tokens, questions and document text
+app = typer.Typer(
+    help="Bron answers questions from your documents, with sources.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 app.add_typer(eval_app, name="eval")
 app.add_typer(flags_app, name="flags")
 export_app = typer.Typer(help="Reviewed answers as evaluation and fine-tuning data.", no_args_is_help=True)
@@ -54,7 +59,7 @@ SAMPLE_HANDBOOK = Path(__file__).resolve().parent.parent / "retrieval" / "sample
 def friendly_errors() -> Iterator[None]:
     try:
         yield
-    except (RetrievalError, GenerationError, StoreError, EmptyQuestionError) as exc:
+    except (RetrievalError, GenerationError, StoreError, QuestionError) as exc:
         err.print(f"[red]Error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,9 +48,10 @@ class CorpusEntry(BaseModel):
 
 
 class SlackSettings(BaseModel):
-    bot_token: str | None = None
-    app_token: str | None = None
-    signing_secret: str | None = None
+    # secrets: a repr, a log line or a traceback shows '**********', never the value
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
     base_url: str | None = None
     http_host: str = "0.0.0.0"
     http_port: int = 3000
@@ -115,14 +116,23 @@ class Settings(BaseSettings):
         return self.data_dir / "index.sqlite"
 
 
+def _secret(value: str | None) -> SecretStr | None:
+    return SecretStr(value) if value else None
+
+
+def reveal(value: SecretStr | None) -> str | None:
+    """The secret itself, for the one call that needs it (a client's constructor)."""
+    return value.get_secret_value() if value is not None else None
+
+
 def load_settings() -> Settings:
     """Build settings once; Slack's conventional variables fill in what BRON_SLACK__* leaves empty."""
     settings = Settings()
     slack = settings.slack
     updates = {
-        "bot_token": slack.bot_token or os.environ.get("SLACK_BOT_TOKEN"),
-        "app_token": slack.app_token or os.environ.get("SLACK_APP_TOKEN"),
-        "signing_secret": slack.signing_secret or os.environ.get("SLACK_SIGNING_SECRET"),
+        "bot_token": slack.bot_token or _secret(os.environ.get("SLACK_BOT_TOKEN")),
+        "app_token": slack.app_token or _secret(os.environ.get("SLACK_APP_TOKEN")),
+        "signing_secret": slack.signing_secret or _secret(os.environ.get("SLACK_SIGNING_SECRET")),
     }
     return settings.model_copy(update={"slack": slack.model_copy(update=updates)})
 

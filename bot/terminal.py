@@ -19,7 +19,7 @@ from bot.asking import (
 from bot.runtime import Runtime
 from feedback.errors import StoreError
 from feedback.resilient import save_feedback
-from serving.answer import Answer, EmptyQuestionError
+from serving.answer import Answer, QuestionError
 from serving.errors import GenerationError
 
 SOURCES_LABEL = {"en": ("Sources", "Closest sources"), "nl": ("Bronnen", "Dichtstbijzijnde bronnen")}
@@ -134,7 +134,7 @@ def chat_loop(runtime: Runtime, console: Console, *, user: str = "local-user") -
             collections = tuple(runtime.settings.slack.dm_collections)
             ctx = AskContext(surface="chat", asker=user, history=tuple(history), collections=collections)
             result = ask(runtime, line, ctx)
-        except (GenerationError, EmptyQuestionError) as exc:
+        except (GenerationError, QuestionError) as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
             continue
         console.print(escape(render_text(result.answer)))

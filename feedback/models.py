@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
 
 def _now() -> datetime:
@@ -20,6 +20,35 @@ def new_id() -> str:
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _clean(value: Any, limit: int | None) -> Any:
+    """NUL bytes removed (PostgreSQL refuses them in text) and text cut to its column's length."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "")
+        return value if limit is None or len(value) <= limit else value[: limit - 1] + "…"
+    if isinstance(value, dict):
+        return {_clean(k, None): _clean(v, None) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, None) for v in value]
+    return value
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _fit_to_columns(mapper: Mapper[Any], _connection: Any, target: Any) -> None:
+    """Every row is made to fit before it is written, on SQLite and PostgreSQL alike.
+
+    Titles, headings and paths come from documents and questions from people; a 600-character title
+    or a NUL byte made PostgreSQL refuse the whole answer (SQLite took it), and the user lost an answer
+    already generated. A cut title is better than a lost answer.
+    """
+    for attr in mapper.column_attrs:
+        value = getattr(target, attr.key, None)
+        if isinstance(value, str | dict | list):
+            cleaned = _clean(value, getattr(attr.columns[0].type, "length", None))
+            if cleaned != value:
+                setattr(target, attr.key, cleaned)
 
 
 class Interaction(Base):

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedback.errors import StoreError, StoreUnavailableError
@@ -85,10 +85,17 @@ class FeedbackStore:
         try:
             with self._sessions() as session, session.begin():
                 yield session
+        except IntegrityError:
+            raise  # a duplicate is an answer to the caller (claim_event), not a failure
         except OperationalError as exc:
             raise StoreUnavailableError(
                 f"the feedback database ({self.engine.url.render_as_string(hide_password=True)}) "
                 f"cannot be reached: {exc.orig}; check BRON_STORE__URL and that the server is running"
+            ) from exc
+        except StatementError as exc:
+            # a value the database refuses (the answer itself is still shown: callers log StoreError)
+            raise StoreError(
+                f"the feedback database refused the write: {type(exc.orig or exc).__name__}"
             ) from exc
 
     def close(self) -> None:

@@ -58,10 +58,12 @@ def friendly_errors() -> Iterator[None]:
 @contextmanager
 def llm_client(url: str | None, *, model: str, api_key: str, data_dir: Path) -> Iterator[LLMClient]:
     """A client for `url`, or for a local llama.cpp server on the packaged default model."""
+    from pydantic import SecretStr
+
     from serving.llm import LLMClient
     from serving.settings import ServingSettings
 
-    serving = ServingSettings(model=model, llm_api_key=api_key)
+    serving = ServingSettings(model=model, llm_api_key=SecretStr(api_key))
     if url:
         yield LLMClient.from_settings(serving, base_url=url)
         return

@@ -21,7 +21,8 @@ from finetune.errors import ExampleFormatError
 from retrieval.analysis import detect_language, words
 
 _SOURCE_BLOCK = re.compile(r"<source id=\"(\d+)\"[^>]*>\n?(.*?)\n?</source>", re.S)
-_QUESTION_LINE = re.compile(r"^(?:Question|Vraag):\s*(.+)$", re.M)
+_QUESTION_LINE = re.compile(r"^(?:Question|Vraag):\s*(.+)$", re.M)  # prompts before <question> tags
+_QUESTION_BLOCK = re.compile(r"<question>\n?(.*?)\n?</question>", re.S)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def example_from_json(obj: Any, *, where: str, origin: str = "feedback") -> Exam
     raw_meta = obj.get("meta")
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
-    asked = _QUESTION_LINE.findall(user)
+    asked = _QUESTION_BLOCK.findall(user) or _QUESTION_LINE.findall(user)
     question = str(meta.get("question") or (asked[-1] if asked else user)).strip()
     sources = meta.get("sources")
     texts = (

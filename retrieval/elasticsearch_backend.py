@@ -647,9 +647,12 @@ def _make_client(settings: ElasticsearchSettings) -> Elasticsearch:
     if settings.ca_certs:
         kwargs["ca_certs"] = settings.ca_certs
     if settings.api_key:
-        kwargs["api_key"] = settings.api_key
+        kwargs["api_key"] = settings.api_key.get_secret_value()
     elif settings.username:
-        kwargs["basic_auth"] = (settings.username, settings.password or "")
+        kwargs["basic_auth"] = (
+            settings.username,
+            settings.password.get_secret_value() if settings.password else "",
+        )
     return Elasticsearch(
         settings.url,
         request_timeout=settings.request_timeout_s,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 
 class ElasticsearchSettings(BaseModel):
     url: str = "http://localhost:9200"
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     ca_certs: str | None = None
     index_prefix: str = "bron-chunks"
     request_timeout_s: float = 10.0

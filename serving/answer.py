@@ -17,7 +17,7 @@ from retrieval.settings import RetrievalSettings
 from retrieval.types import Chunk, Hit, SearchFilters
 from serving.answerability import uncovered_terms
 from serving.citations import renumber_citations
-from serving.context import build_context, source_text
+from serving.context import build_context, max_question_chars
 from serving.conversation import History, Turn, read_turn
 from serving.evidence_model import DENSE, EvidenceModel, evidence_hits
 from serving.llm import LLMClient, TokenCallback
@@ -126,8 +126,17 @@ class Answer:
         return None if self.grounding is None else float(self.grounding.score)
 
 
-class EmptyQuestionError(ValueError):
+class QuestionError(ValueError):
+    """The question cannot be answered as asked; the message says why and what to do."""
+
+
+class EmptyQuestionError(QuestionError):
     """Asked with nothing to answer."""
+
+
+class QuestionTooLongError(QuestionError):
+    """A question that would leave the prompt no room for sources (it overflowed the model's window,
+    and the user was told the LLM was unreachable)."""
 
 
 def hit_evidence(hit: Hit, language: str, *, cross_language_margin: float, key: str = DENSE) -> float | None:
@@ -198,6 +207,12 @@ def answer_question(
     question = question.strip()
     if not question:
         raise EmptyQuestionError("ask a question: the text was empty")
+    limit = max_question_chars(policy.context_tokens)
+    if len(question) > limit:
+        raise QuestionTooLongError(
+            f"the question is {len(question):,} characters; at most {limit:,} fit beside the sources: "
+            "please ask it in fewer words"
+        )
     start = time.perf_counter()
     language = detect_language(question)
     turn, result = read_turn(
@@ -232,7 +247,7 @@ def answer_question(
     draft, report, quoted = raw, None, False
     if checker is not None:
         t = time.perf_counter()
-        texts = [source_text(h.chunk) for h in context.sources]
+        texts = context.texts  # as the prompt showed them: a source cut to fit is checked as cut
         report = checker.check(raw, texts, question=standalone)
         timings["grounding_ms"] = (time.perf_counter() - t) * 1000
         firm = checker.threshold + policy.support_margin

@@ -9,7 +9,7 @@ with a margin; exact counting would need the server's tokenizer on every request
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 
 from openai.types.chat import ChatCompletionMessageParam
@@ -29,16 +29,33 @@ HISTORY_LEAD = {
 }
 
 
+CHARS_PER_TOKEN = 3.5
+
+
 def estimate_tokens(text: str) -> int:
-    return int(len(text) / 3.5) + 1
+    return int(len(text) / CHARS_PER_TOKEN) + 1
 
 
 def _prompt(name: str) -> str:
     return resources.files("serving").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
+# a question may take this share of the token budget; the rest is for the sources
+QUESTION_SHARE = 0.4
+
+
+def max_question_chars(token_budget: int) -> int:
+    """The longest question that still leaves the sources their room in the prompt."""
+    return int(token_budget * QUESTION_SHARE * CHARS_PER_TOKEN)
+
+
 def _neutralise(text: str) -> str:
     return text.replace("<", "‹").replace(">", "›")
+
+
+def _attribute(text: str) -> str:
+    """A title or section inside `<source ... title="...">`: a `"` or line break must not end it."""
+    return " ".join(_neutralise(text).replace('"', "'").split())
 
 
 def source_text(chunk: Chunk) -> str:
@@ -55,6 +72,8 @@ def source_text(chunk: Chunk) -> str:
 class Context:
     messages: list[ChatCompletionMessageParam]
     sources: list[Hit]
+    # each source as the prompt showed it (`source_text`, cut where the budget cut it): what the check reads
+    texts: list[str] = field(default_factory=list)
 
 
 def build_context(
@@ -79,27 +98,29 @@ def build_context(
     used += estimate_tokens(earlier)
     blocks: list[str] = []
     chosen: list[Hit] = []
+    texts: list[str] = []
     for hit in hits:
         c = hit.chunk
-        heading = _neutralise(c.heading or c.title)
-        block = (
-            f'<source id="{len(chosen) + 1}" title="{_neutralise(c.title)}" section="{heading}">\n'
-            f"{_neutralise(c.text)}\n</source>"
-        )
-        cost = estimate_tokens(block)
+        head = f'<source id="{len(chosen) + 1}" title="{_attribute(c.title)}" section="{_attribute(c.heading or c.title)}">\n'
+        body = _neutralise(c.text)
+        cost = estimate_tokens(head + body) + 3
         if used + cost > token_budget:
             if chosen:
                 continue
-            block = block[: int((token_budget - used) * 3.5)] + "\n</source>"
-        blocks.append(block)
+            # the best source, cut to the room left (at least a few lines of it)
+            keep = max(int((token_budget - used) * CHARS_PER_TOKEN) - len(head) - 12, 400)
+            body = body[:keep]
+            c = replace(c, text=c.text[:keep])
+        blocks.append(f"{head}{body}\n</source>")
         chosen.append(hit)
+        texts.append(source_text(c))
         used += cost
-    user = template.format(sources="\n".join(blocks), question=question, language=lang)
+    user = template.format(sources="\n".join(blocks), question=_neutralise(question), language=lang)
     messages: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": system},
         {"role": "user", "content": f"{earlier}\n\n{user}" if earlier else user},
     ]
-    return Context(messages=messages, sources=chosen)
+    return Context(messages=messages, sources=chosen, texts=texts)
 
 
 def history_block(history: Sequence[tuple[str, str]], *, language: str, token_budget: int) -> str:

@@ -111,7 +111,7 @@ class LLMClient:
             "adapter_retry_s": s.adapter_retry_s,
             "max_in_flight": s.max_in_flight,
             "queue_timeout_s": s.queue_timeout_s,
-            "api_key": s.llm_api_key,
+            "api_key": s.llm_api_key.get_secret_value(),
             "timeout_s": s.request_timeout_s,
             "max_retries": s.max_retries,
             "max_tokens": s.max_tokens,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 
 class LocalServerSettings(BaseModel):
@@ -19,7 +19,7 @@ class LocalServerSettings(BaseModel):
 
 class ServingSettings(BaseModel):
     llm_base_url: str | None = None
-    llm_api_key: str = "not-needed"
+    llm_api_key: SecretStr = SecretStr("not-needed")
     model: str = "bron-local"
     adapter: str | None = None
     # the pointer `bron finetune promote` writes beside the adapters (read on every request): when set, the

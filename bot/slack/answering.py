@@ -27,7 +27,8 @@ from feedback.errors import StoreError
 from feedback.store import attach_message
 from retrieval.analysis import detect_language
 from retrieval.errors import RetrievalError
-from serving.answer import EmptyQuestionError
+from serving.answer import EmptyQuestionError, QuestionTooLongError
+from serving.context import max_question_chars
 from serving.errors import GenerationError
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Outcome:
     result: AskResult | None
     failed: Backend | None = None
     empty: bool = False
+    too_long: bool = False
 
 
 def run_pipeline(
@@ -65,6 +67,8 @@ def run_pipeline(
     )
     try:
         result = ask(runtime, question.text, ctx, on_token=on_token)
+    except QuestionTooLongError:
+        return Outcome(result=None, too_long=True)
     except EmptyQuestionError:
         return Outcome(result=None, empty=True)
     except RetrievalError as exc:
@@ -118,7 +122,11 @@ def answer_in_thread(
     language = detect_language(question.text)
     if outcome.result is None:
         message = (
-            text(language, "empty") if outcome.empty else unavailable(language, outcome.failed or "other")
+            text(language, "too_long", limit=f"{max_question_chars(runtime.policy.context_tokens):,}")
+            if outcome.too_long
+            else text(language, "empty")
+            if outcome.empty
+            else unavailable(language, outcome.failed or "other")
         )
         return reply.fail(message)
     answer, interaction_id = outcome.result.answer, outcome.result.interaction_id
@@ -152,7 +160,11 @@ def answer_payload(runtime: Runtime, question: Question) -> dict[str, Any]:
     language = detect_language(question.text)
     if outcome.result is None:
         message = (
-            text(language, "empty") if outcome.empty else unavailable(language, outcome.failed or "other")
+            text(language, "too_long", limit=f"{max_question_chars(runtime.policy.context_tokens):,}")
+            if outcome.too_long
+            else text(language, "empty")
+            if outcome.empty
+            else unavailable(language, outcome.failed or "other")
         )
         return {"text": message, "response_type": "ephemeral"}
     answer, interaction_id = outcome.result.answer, outcome.result.interaction_id

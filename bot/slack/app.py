@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.runtime import Runtime
-from bot.settings import SlackSettings
+from bot.settings import SlackSettings, reveal
 from bot.slack.access import SlackAccess
 from bot.slack.commands import register_commands
 from bot.slack.dedupe import dedupe_events
@@ -34,7 +34,7 @@ class SlackConfigError(Exception):
 def build_client(settings: SlackSettings) -> WebClient:
     """A client that waits out 429s (Retry-After, up to 3 times) and retries dropped connections and 5xx."""
     return WebClient(
-        token=settings.bot_token,
+        token=reveal(settings.bot_token),
         base_url=settings.base_url or WebClient.BASE_URL,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
@@ -67,7 +67,7 @@ def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True, pools:
         raise SlackConfigError("HTTP mode needs SLACK_SIGNING_SECRET (or BRON_SLACK__SIGNING_SECRET)")
     app = App(
         client=build_client(settings),
-        signing_secret=settings.signing_secret or "",
+        signing_secret=reveal(settings.signing_secret) or "",
         request_verification_enabled=http,
         token_verification_enabled=verify_token,
         process_before_response=False,

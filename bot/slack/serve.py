@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from bot.runtime import Runtime
+from bot.settings import reveal
 from bot.slack.app import SlackConfigError, build_app
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def serve(runtime: Runtime, *, http: bool) -> None:
         raise SlackConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- token with connections:write)")
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    handler = SocketModeHandler(app, app_token=settings.app_token)
+    handler = SocketModeHandler(app, app_token=reveal(settings.app_token))
     _serve_health_in_background(runtime, socket_connected=handler.client.is_connected)
     log.info("connecting to Slack in Socket Mode")
     handler.start()  # type: ignore[no-untyped-call]

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, reveal
 from tests.deploy.manifests import (
     ENV_EXAMPLE,
     K8S,
@@ -159,7 +159,7 @@ def test_compose_environment_loads_as_production_settings(monkeypatch: pytest.Mo
     settings = _load(monkeypatch, _compose_environment())
     _check_production(settings)
     assert settings.retrieval.elasticsearch.url == "http://elasticsearch:9200"
-    assert settings.slack.bot_token == "xoxb-change-me"
+    assert reveal(settings.slack.bot_token) == "xoxb-change-me"
     assert str(settings.data_dir) == "/var/lib/bron"
     # The bot mounts the documents at /docs; without a corpus `bron run` would load the sample handbook.
     assert [str(e.path) for e in settings.corpus] == ["/docs"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from bot.settings import Settings
 from finetune.data import DataSettings
@@ -72,7 +73,9 @@ def _get(obj: object, path: str) -> Any:
     value: Any = obj
     for part in path.split("."):
         value = getattr(value, part)
-    return value
+    return (
+        value.get_secret_value() if isinstance(value, SecretStr) else value
+    )  # a key, as the client holds it
 
 
 def _changed(mapping: dict[str, tuple[str, Any]]) -> Settings:
