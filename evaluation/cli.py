@@ -669,6 +669,7 @@ def support_margin_command(
             rows, totals = sentence_scores(report_log, retriever=retriever, checker=checker, policy=policy)
             m = report["tune"]["chosen"]
             report["report"] = {
+                "answers": rows,
                 "at_chosen": outcome_at(rows, totals, threshold, m),
                 "at_zero": outcome_at(rows, totals, threshold, 0.0),
             }

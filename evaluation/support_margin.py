@@ -84,7 +84,19 @@ def outcome_at(
 
 
 def choose_margin(rows: Sequence[dict[str, Any]], totals: dict[str, int], threshold: float) -> dict[str, Any]:
-    """The margin whose lower share is highest (the smaller margin on a tie)."""
+    """The margin whose lower share is highest; on a tie the one whose other share is higher, then the
+    smaller margin."""
     sweep = [outcome_at(rows, totals, threshold, m) for m in GRID]
-    best = max(sweep, key=lambda o: (min(o["answered_share"], o["declined_share"]), -o["margin"]))
-    return {"chosen": best["margin"], "at_chosen": best, "at_zero": sweep[0], "sweep": sweep}
+
+    def rank(o: dict[str, float]) -> tuple[float, float, float]:
+        shares = sorted((o["answered_share"], o["declined_share"]))
+        return shares[0], shares[1], -o["margin"]
+
+    best = max(sweep, key=rank)
+    return {
+        "chosen": best["margin"],
+        "at_chosen": best,
+        "at_zero": sweep[0],
+        "sweep": sweep,
+        "answers": list(rows),
+    }
