@@ -92,6 +92,33 @@ class SlackAccess:
                 log.warning("members of user group %s not read, its collections not granted: %s", group, exc)
         return tuple(dict.fromkeys(held))
 
+    def shared_externally(self, client: WebClient, channel: str) -> bool:
+        """Whether people of another organisation can read `channel` (Slack Connect).
+
+        Slash commands and buttons carry no such flag, unlike events, so `conversations.info` is asked;
+        when Slack cannot say, the answer is yes (fail closed).
+        """
+
+        def fetch() -> bool:
+            info = client.conversations_info(channel=channel).get("channel") or {}
+            return bool(info.get("is_ext_shared") or info.get("is_pending_ext_shared"))
+
+        try:
+            return self._cached(("conversation", channel), fetch)
+        except SlackClientError as exc:
+            log.warning("sharing of %s not established, treated as shared with another organisation: %s",
+                        channel, exc)  # fmt: skip
+            return True
+
+    def audience(self, client: WebClient, channel: str) -> tuple[str, ...]:
+        """What everyone who can read `channel` may see: its collections, narrowed in Slack Connect."""
+        if channel.startswith("D"):  # a 1:1 DM with Bron: read by the asker alone
+            return tuple(collections_for(self.settings, channel, is_dm=True))
+        allowed = collections_for(self.settings, channel, is_dm=False)
+        if self.shared_externally(client, channel):
+            return tuple(c for c in allowed if c in self.settings.external_collections)
+        return tuple(allowed)
+
     def scope(
         self, client: WebClient, *, user: str, channel: str, is_dm: bool, shared_externally: bool = False
     ) -> tuple[str, ...]:

@@ -87,5 +87,5 @@ def build_app(runtime: Runtime, *, http: bool, verify_token: bool = True, pools:
     register_agent_view(app)
     register_commands(app, runtime, access, pools)
     register_feedback(app, runtime, access, pools)
-    register_sharing(app, runtime, pools)
+    register_sharing(app, runtime, access, pools)
     return app

@@ -2,7 +2,8 @@
 "Ask a person" under an answer in a thread, which mentions the owner of the answer's collection.
 
 Both rebuild what they post from the stored answer, and both fail closed: an answer is shared into
-a channel only when every chunk it used is in that channel's collections, and "Ask a person" is
+a channel only when every chunk it used is in that channel's collections (in a channel shared with
+another organisation, only `external_collections`), and "Ask a person" is
 offered only where an owner is configured (`BRON_SLACK__COLLECTION_OWNERS`).
 """
 
@@ -16,10 +17,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.runtime import Runtime
+from bot.slack.access import SlackAccess
 from bot.slack.blocks import Block, escape, feedback_actions, source_line, text_sections
 from bot.slack.escaping import escape_answer
 from bot.slack.pool import Pools
-from bot.slack.questions import collections_for
 from bot.slack.texts import text, unavailable
 from feedback.access import may_see
 from feedback.errors import StoreError
@@ -81,7 +82,7 @@ def shared_blocks(interaction: Interaction, *, sharer: str) -> list[Block]:
     return [*blocks, feedback_actions(interaction.id)]
 
 
-def register_sharing(app: App, runtime: Runtime, pools: Pools) -> None:
+def register_sharing(app: App, runtime: Runtime, access: SlackAccess, pools: Pools) -> None:
     owners = runtime.settings.slack.collection_owners
 
     def on_share(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -96,7 +97,7 @@ def register_sharing(app: App, runtime: Runtime, pools: Pools) -> None:
                     interaction = get_interaction(session, interaction_id)
                     if interaction is None:
                         return
-                    audience = collections_for(runtime.settings.slack, channel, is_dm=channel.startswith("D"))
+                    audience = access.audience(client, channel)
                     if not may_see((c.collection for c in interaction.chunks), audience):
                         respond(text=text(interaction.language, "share_refused"), response_type="ephemeral",
                                 replace_original=False)  # fmt: skip

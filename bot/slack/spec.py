@@ -33,9 +33,11 @@ BOT_SCOPES = (
     "app_mentions:read",
     "assistant:write",
     "channels:history",
+    "channels:read",  # whether a channel an answer is shared to is shared with another organisation
     "chat:write",
     "commands",
     "groups:history",
+    "groups:read",  # the same for private channels
     "im:history",
     "mpim:history",
     "reactions:read",

@@ -70,6 +70,11 @@ def methods_called(sources: Iterable[Path]) -> set[str]:
     return found
 
 
+# Methods whose scope depends on the conversation type, called for every type Bron answers in:
+# `conversations.info` on public (channels:read) and private (groups:read) channels when an answer is shared.
+_PER_CONVERSATION_TYPE = {"conversations.info": ("channels:read", "groups:read")}
+
+
 def needed_scopes(events: Mapping[str, Iterable[str]], methods: Iterable[str], *, commands: bool) -> set[str]:
     """The smallest bot scope set: each event's scopes, `commands`, and for each method one of its scopes."""
     needed = {scope for scopes in events.values() for scope in scopes}
@@ -77,6 +82,9 @@ def needed_scopes(events: Mapping[str, Iterable[str]], methods: Iterable[str], *
         needed.add("commands")
     reference = load_methods()
     for method in sorted(methods):
+        if method in _PER_CONVERSATION_TYPE:
+            needed.update(_PER_CONVERSATION_TYPE[method])
+            continue
         options = [s.replace(".", ":") for s in (reference[method].get("scope") or {}).get("bot", [])]
         if options and not needed.intersection(options):
             needed.add(options[0])

@@ -65,6 +65,7 @@ class Workspace:
         self.users: dict[str, Body] = {}
         self.replies_pages = 0
         self.usergroups: dict[str, list[str]] = {}  # user group id → member ids (usergroups.users.list)
+        self.ext_shared: set[str] = set()  # channels shared with another organisation (Slack Connect)
         self.prompts: dict[str, list[Body]] = {}  # suggested prompts per DM, as an agent app sets them
         self._handlers: dict[str, Callable[[Body], Body]] = {
             "auth.test": self._auth_test,
@@ -84,6 +85,7 @@ class Workspace:
             "views.update": self._view,
             "views.publish": self._view,
             "users.info": self._user_info,
+            "conversations.info": self._conversation_info,
             "usergroups.users.list": self._usergroup_members,
             "assistant.threads.setSuggestedPrompts": self._set_prompts,
         }
@@ -360,6 +362,18 @@ class Workspace:
         if group not in self.usergroups:
             return _error("no_such_subteam")
         return {"ok": True, "users": list(self.usergroups[group])}
+
+    def _conversation_info(self, args: Body) -> Body:
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return _error("channel_not_found")
+        shared = channel in self.ext_shared
+        return {"ok": True, "channel": {
+            "id": channel, "is_channel": channel.startswith("C"), "is_group": channel.startswith("G"),
+            "is_im": channel.startswith("D"), "is_private": not channel.startswith("C"),
+            "is_shared": shared, "is_ext_shared": shared, "is_org_shared": False, "is_pending_ext_shared": False,
+            "shared_team_ids": [TEAM_ID, "T0OTHERORG1"] if shared else [TEAM_ID],
+        }}  # fmt: skip
 
     def _user_info(self, args: Body) -> Body:
         user_id = str(args.get("user", ""))

@@ -8,6 +8,7 @@ from dataclasses import replace
 from slack_bolt import App
 
 from bot.runtime import Runtime
+from bot.settings import ChannelPolicy
 from bot.slack.app import build_app
 from bot.slack.sharing import ESCALATE_ACTION, SHARE_ACTION
 from feedback.store import ChunkRecord, InteractionRecord, find_by_message, record_interaction
@@ -85,6 +86,32 @@ def test_an_answer_from_sources_the_channel_may_not_see_is_not_shared(offline_ru
         [refused] = fake.wait_for_response(url=url)
         assert refused.body["text"].startswith("Ik kan dit antwoord hier niet delen")
         assert fake.calls("chat.postMessage") == []
+
+
+def test_an_answer_is_not_shared_to_another_organisation_unless_external_collections_allow_it(
+    offline_runtime: Runtime,
+) -> None:
+    """Slash commands and buttons carry no Slack Connect flag: the channel's sharing is looked up, and
+    a channel whose sharing cannot be established counts as shared (it shared to outsiders before)."""
+    with FakeSlack() as fake:
+        app, runtime = _app(
+            offline_runtime, fake, channels={CHANNEL_ID: ChannelPolicy(collections=["public", "hr"])}
+        )
+        fake.workspace.ext_shared.add(CHANNEL_ID)
+        hr_answer, url = _stored_answer(runtime, "hr"), fake.new_response_url()
+        send(app, fake, _click(SHARE_ACTION, hr_answer, url))
+        [refused] = fake.wait_for_response(url=url)
+        assert refused.body["text"].startswith("Ik kan dit antwoord hier niet delen")
+        assert fake.calls("chat.postMessage") == []
+        assert fake.calls("conversations.info")[0].args["channel"] == CHANNEL_ID
+
+    with FakeSlack() as fake:  # the same channel, shared with nobody: the hr answer may go to it
+        app, runtime = _app(
+            offline_runtime, fake, channels={CHANNEL_ID: ChannelPolicy(collections=["public", "hr"])}
+        )
+        send(app, fake, _click(SHARE_ACTION, _stored_answer(runtime, "hr"), fake.new_response_url()))
+        assert fake.wait_for_call("chat.postMessage")[0].args["channel"] == CHANNEL_ID
+        fake.assert_all_calls_valid()
 
 
 def test_ask_a_person_mentions_the_owner_of_the_answers_collection_in_the_thread(
