@@ -369,9 +369,7 @@ def citations_command(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option(
-            help="handbook, near-duplicates: a fixed random sample of N answerable + N unanswerable"
-        ),
+        typer.Option(help="handbook, near-duplicates: only the first N questions"),
     ] = None,
 ) -> None:
     """Citation precision (the cited source holds the sentence's supporting span), figures cited to the
@@ -394,7 +392,7 @@ def citations_command(
             )
         report |= _clapnq_citations(settings, clapnq, answers_log, min_shared_words)
     elif set_name in ("handbook", "near-duplicates"):
-        from evaluation.answers import Case, ask_all, sample_cases
+        from evaluation.answers import Case, ask_all
         from retrieval.ingest import ingest_paths
 
         if set_name == "handbook":
@@ -407,7 +405,7 @@ def citations_command(
             folder = near_duplicates / "docs"
             items = cit.load_near_duplicates(near_duplicates)
             cases = [Case(i.case_id, i.question, True, gold_docs=i.gold) for i in items]
-        cases = sample_cases(cases, limit)
+        cases = cases[:limit] if limit else cases
         texts = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.md")}
         bench = settings.model_copy(
             update={"data_dir": settings.data_dir / "bench" / f"citations-{set_name}"}
