@@ -28,6 +28,7 @@ from evaluation.answers import Case, Outcome, wilson_interval
 from retrieval.analysis import detect_language
 from retrieval.hybrid import HybridRetriever
 from serving.answer import AnswerPolicy, GroundingChecker, prompt_sources
+from serving.citations import markers_in
 from serving.context import source_text
 from serving.evidence_model import EvidenceModel, evidence_hits
 from serving.grounding.attribution import MIN_SHARED_WORDS, overlap
@@ -285,8 +286,13 @@ def reattribute(
     evidence_model: EvidenceModel | None = None,
 ) -> Record:
     """A logged answer that holds only its final text: retrieval is run again (it is deterministic) to
-    find the sources the model read, and the text's sentences are attributed among them afresh. The
-    model's own markers were renumbered in the log, so they are not used."""
+    find the sources the model read, and the text's sentences are attributed among them afresh.
+
+    The log renumbered the markers in order of first citation, so its [1] is known only where the log
+    pins it down: a single source read, or a single source cited and the log saying whether it was the
+    gold one (and only one other read). There the logged citation is given to the attribution as the
+    model's choice; elsewhere the markers are dropped and the attribution chooses alone.
+    """
     answered = not row["abstained"]
     result = retriever.search(case.question, k=policy.top_k)
     hits, key = evidence_hits(case.question, result.hits, evidence_model)
@@ -294,9 +300,8 @@ def reattribute(
     if not answered:
         return Record(case.case_id, case.question, False, case.gold_docs, retrieved, ())
     prompt = prompt_sources(hits, detect_language(case.question), policy, key=key)
-    report = checker.check(
-        answer_body(row["answer"]), [source_text(h.chunk) for h in prompt], question=case.question
-    )
+    body = logged_citations(row, [h.chunk.doc_id for h in prompt], case.gold_docs)
+    report = checker.check(body, [source_text(h.chunk) for h in prompt], question=case.question)
     sentences = tuple(
         CitedSentence(
             strip_markers(s.sentence), tuple(prompt[n - 1].chunk.doc_id for n in s.attributed), s.span
@@ -305,3 +310,23 @@ def reattribute(
     )
     cited = tuple(dict.fromkeys(d for s in sentences for d in s.cited_docs))
     return Record(case.case_id, case.question, True, case.gold_docs, retrieved, cited, sentences)
+
+
+def logged_citations(row: Mapping[str, Any], prompt_docs: Sequence[str], gold_docs: Sequence[str]) -> str:
+    """The logged answer with its [1] mapped to the prompt source it stood for, where the log says which."""
+    text = str(row["answer"])
+    for lead in QUOTE_LEAD.values():
+        text = text.removeprefix(lead).strip()
+    if set(markers_in(text)) != {1}:
+        return answer_body(text)
+    gold = [i + 1 for i, d in enumerate(prompt_docs) if d in gold_docs]
+    other = [i + 1 for i, d in enumerate(prompt_docs) if d not in gold_docs]
+    if len(prompt_docs) == 1:
+        n = 1
+    elif row.get("cited_gold") and len(gold) == 1:
+        n = gold[0]
+    elif not row.get("cited_gold") and len(other) == 1:
+        n = other[0]
+    else:
+        return answer_body(text)
+    return text.replace("[1]", f"[{n}]")

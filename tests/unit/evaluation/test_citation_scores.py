@@ -140,3 +140,18 @@ def test_bron_eval_citations_scores_a_clapnq_log_per_half(tmp_path: Path) -> Non
 def test_clapnq_needs_a_log(name: str) -> None:
     result = CliRunner().invoke(app, ["eval", "citations", "--set", name])
     assert result.exit_code != 0 and "--answers-log" in result.output
+
+
+def test_a_logged_marker_is_mapped_back_only_where_the_log_says_which_source_it_was() -> None:
+    from evaluation.citations import logged_citations
+
+    row = {"answer": "You get 27 days [1].", "cited_gold": True}
+    assert logged_citations(row, ["other", "gold"], ["gold"]) == "You get 27 days [2]."
+    assert (
+        logged_citations({**row, "cited_gold": False}, ["other", "gold"], ["gold"]) == "You get 27 days [1]."
+    )
+    assert logged_citations({**row, "cited_gold": False}, ["a", "b", "gold"], ["gold"]) == "You get 27 days."
+    two = {"answer": "A [1]. B [2].", "cited_gold": True}
+    assert logged_citations(two, ["gold", "other"], ["gold"]) == "A. B."
+    quote = {"answer": "The sources say: “You get 27 days.” [1]", "cited_gold": True}
+    assert logged_citations(quote, ["other", "gold"], ["gold"]) == "“You get 27 days.” [2]"
