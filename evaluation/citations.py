@@ -299,7 +299,11 @@ def reattribute(
     retrieved = tuple(dict.fromkeys(h.chunk.doc_id for h in result.hits))
     if not answered:
         return Record(case.case_id, case.question, False, case.gold_docs, retrieved, ())
-    prompt = prompt_sources(hits, detect_language(case.question), policy, key=key)
+    # the logged run answered, so at least its closest source passed the bar: a re-run scoring it a
+    # hair lower (language detection and index have moved on since) must not leave the model nothing
+    prompt = prompt_sources(hits, detect_language(case.question), policy, key=key) or [
+        max(hits, key=lambda h: h.scores.get(key, 0.0))
+    ]
     body = logged_citations(row, [h.chunk.doc_id for h in prompt], case.gold_docs)
     report = checker.check(body, [source_text(h.chunk) for h in prompt], question=case.question)
     sentences = tuple(
