@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback.access import Scope, visible
+from feedback.access import Scope, searched_within, visible
 from feedback.models import Flag
 from feedback.review import FlagView, ReviewView, flag_load_options, to_view
 
@@ -60,7 +60,7 @@ def reviewed_cases(session: Session, *, scope: Scope = None) -> list[ReviewedCas
     stmt = select(Flag).options(*flag_load_options()).where(Flag.status == "resolved")
     if scope is not None:
         stmt = stmt.where(visible(Flag.interaction_id, scope))
-    flags = session.scalars(stmt)
+    flags = [f for f in session.scalars(stmt) if searched_within(f.interaction.collections, scope)]
     by_question: dict[str, ReviewedCase] = {}
     for view in (to_view(f) for f in flags):
         if not view.reviews:

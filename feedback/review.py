@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from feedback.access import Scope, may_see, visible
+from feedback.access import Scope, may_read, searched_within, visible
 from feedback.errors import StoreError
 from feedback.models import Flag, Interaction, RetrievedChunk, Review
 
@@ -178,7 +178,8 @@ def list_flags(
         stmt = stmt.where(Flag.status == status)
     if scope is not None:
         stmt = stmt.where(visible(Flag.interaction_id, scope))
-    return [to_view(f) for f in session.scalars(stmt.limit(limit))]
+    flags = session.scalars(stmt.limit(limit))
+    return [to_view(f) for f in flags if searched_within(f.interaction.collections, scope)]
 
 
 def get_flag(session: Session, flag_id: int, *, scope: Scope = None) -> FlagView:
@@ -187,7 +188,7 @@ def get_flag(session: Session, flag_id: int, *, scope: Scope = None) -> FlagView
     if scope is not None:
         stmt = stmt.where(visible(Flag.interaction_id, scope))
     flag = session.scalars(stmt).first()
-    if flag is None:
+    if flag is None or not searched_within(flag.interaction.collections, scope):
         raise FlagNotFoundError(f"no flag with id {flag_id}; `bron flags list` shows the open ones")
     return to_view(flag)
 
@@ -210,7 +211,7 @@ def resolve_flag(
     if not reviewer.strip():
         raise StoreError("a review needs a reviewer name")
     flag = session.get(Flag, flag_id)
-    if flag is None or not may_see((c.collection for c in flag.interaction.chunks), scope):
+    if flag is None or not may_read(flag.interaction, scope):
         raise FlagNotFoundError(f"no flag with id {flag_id}; `bron flags list` shows the open ones")
     corrected = (corrected_answer or "").strip() or None
     review = Review(

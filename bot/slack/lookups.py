@@ -7,7 +7,7 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from feedback.access import visible
+from feedback.access import searched_within, visible
 from feedback.errors import StoreError
 from feedback.feedback import REASONS
 from feedback.models import Feedback, Flag, Interaction
@@ -28,7 +28,7 @@ def open_flags(session: Session, *, scope: Collection[str], limit: int = 10) -> 
         .limit(limit)
         .options(selectinload(Flag.interaction))
     )
-    return list(session.scalars(stmt))
+    return [f for f in session.scalars(stmt) if searched_within(f.interaction.collections, scope)]
 
 
 def add_feedback_details(

@@ -22,7 +22,7 @@ from bot.slack.blocks import Block, escape, feedback_actions, source_line, text_
 from bot.slack.escaping import escape_answer
 from bot.slack.pool import Pools
 from bot.slack.texts import text, unavailable
-from feedback.access import may_see
+from feedback.access import may_read
 from feedback.errors import StoreError
 from feedback.models import Interaction
 from feedback.store import attach_message, get_interaction
@@ -98,7 +98,7 @@ def register_sharing(app: App, runtime: Runtime, access: SlackAccess, pools: Poo
                     if interaction is None:
                         return
                     audience = access.audience(client, channel)
-                    if not may_see((c.collection for c in interaction.chunks), audience):
+                    if not may_read(interaction, audience):
                         respond(text=text(interaction.language, "share_refused"), response_type="ephemeral",
                                 replace_original=False)  # fmt: skip
                         return

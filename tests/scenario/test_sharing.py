@@ -32,7 +32,7 @@ def _stored_answer(runtime: Runtime, collection: str, *, thread_ts: str | None =
                 question="Hoeveel vakantiedagen krijg ik?", answer="Je krijgt 25 vakantiedagen [1].",
                 language="nl", abstained=False, model="test", chunks=[chunk], timings={},
                 surface="slack_command" if thread_ts is None else "slack", asker=USER_ID, channel=CHANNEL_ID,
-                thread_ts=thread_ts,
+                thread_ts=thread_ts, collections=[collection],
             ),
         )  # fmt: skip
         return interaction.id
@@ -146,7 +146,7 @@ def test_a_shared_answer_is_escaped_like_any_other(offline_runtime: Runtime) -> 
                 InteractionRecord(
                     question="<!channel> what?", answer="See [here](https://evil.example) <!here> [1].",
                     language="en", abstained=False, model="test", chunks=[chunk], timings={},
-                    surface="slack_command", asker=USER_ID, channel=CHANNEL_ID,
+                    surface="slack_command", asker=USER_ID, channel=CHANNEL_ID, collections=["public"],
                 ),
             ).id  # fmt: skip
         send(app, fake, _click(SHARE_ACTION, interaction_id, fake.new_response_url()))

@@ -58,7 +58,7 @@ def verlof_record(**overrides: object) -> InteractionRecord:
             "unsupported": ["Daarnaast krijg je elk jaar een extra week bij je verjaardag [1]."],
         },
         surface="slack", asker="U123", channel="C42", thread_ts="1700000000.000100",
-        message_ts="1700000001.000200",
+        message_ts="1700000001.000200", collections=["public"],
     )  # fmt: skip
     fields.update(overrides)
     return InteractionRecord(**fields)  # type: ignore[arg-type]
@@ -70,7 +70,7 @@ def expenses_record(**overrides: object) -> InteractionRecord:
         answer="Yes, taxis are reimbursed after 23:00 [1].",
         language="en", abstained=False, model="bron-local", chunks=[EXPENSES],
         timings={"retrieve_ms": 30.0, "generate_ms": 500.0}, groundedness=0.93,
-        grounding={"score": 0.93, "sentences": [], "unsupported": []}, surface="cli",
+        grounding={"score": 0.93, "sentences": [], "unsupported": []}, surface="cli", collections=["public"],
     )  # fmt: skip
     fields.update(overrides)
     return InteractionRecord(**fields)  # type: ignore[arg-type]
