@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from bot.privacy import privacy_app
 from bot.review.cli import export_eval, export_sft, flags_app, purge, review_server
 from bot.settings import Settings, load_settings
 from evaluation.cli import eval_app
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 app.add_typer(eval_app, name="eval")
 app.add_typer(flags_app, name="flags")
+app.add_typer(privacy_app, name="privacy")
 export_app = typer.Typer(help="Reviewed answers as evaluation and fine-tuning data.", no_args_is_help=True)
 export_app.command("eval")(export_eval)
 export_app.command("sft")(export_sft)

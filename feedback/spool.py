@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,13 +150,21 @@ class Spool:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def _rewrite(self, entries: list[dict[str, Any]]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        self.rewrite(self.path, entries)
+
+    def locked(self) -> AbstractContextManager[None]:
+        """The spool's lock, for a caller that rewrites its files (erasing one person's entries)."""
+        return self._locked()
+
+    def rewrite(self, path: Path, entries: list[dict[str, Any]]) -> None:
+        """Replace `path` (the spool or its rejected file) with `entries`, atomically; hold `locked()`."""
+        tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             for e in entries:
                 f.write(json.dumps(e, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        os.replace(tmp, path)
 
     def replay(self, store: FeedbackStore, *, rules: FlagRules) -> ReplayReport:
         """Apply pending entries in order; keep the rest when the database goes away again."""

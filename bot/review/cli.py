@@ -29,6 +29,14 @@ def _settings() -> Settings:
     return settings_for_cli()
 
 
+def exports_dir(settings: Settings) -> Path:
+    """Where exports go unless --out says otherwise: beside the database, not in the source tree.
+
+    They hold employees' questions, so they stay under the data dir (git-ignored, outside the Docker
+    build context, covered by `bron privacy export/erase`)."""
+    return settings.data_dir / "exports"
+
+
 def _print_flag(flag: FlagView, *, full: bool) -> None:
     reasons = ", ".join(flag.reasons)
     g = f" groundedness {flag.groundedness:.2f}" if flag.groundedness is not None else ""
@@ -122,9 +130,10 @@ EXPORT_COLLECTIONS = typer.Option(
 
 
 def export_eval(
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")] = Path(
-        "evaluation/regression.jsonl"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="JSONL file to write (default: in BRON_DATA_DIR/exports)."),
+    ] = None,
     collection: Annotated[list[str] | None, EXPORT_COLLECTIONS] = None,
 ) -> None:
     """Write reviewed answers as a regression set for `bron eval answers` (JSONL)."""
@@ -136,14 +145,16 @@ def export_eval(
     with friendly_errors():
         with store_session(settings) as session:
             cases = eval_cases(reviewed_cases(session, scope=tuple(collection or ["public"])))
+        out = out or exports_dir(settings) / "regression.jsonl"
         n = write_eval_set(out, cases)
     err.print(f"{n} case(s) written to {out}")
 
 
 def export_sft(
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")] = Path(
-        "finetune/sft.jsonl"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="JSONL file to write (default: in BRON_DATA_DIR/exports)."),
+    ] = None,
     collection: Annotated[list[str] | None, EXPORT_COLLECTIONS] = None,
 ) -> None:
     """Write corrected answers with their sources as chat-format fine-tuning data (JSONL)."""
@@ -164,6 +175,7 @@ def export_sft(
             )
         finally:
             backend.close()
+        out = out or exports_dir(settings) / "sft.jsonl"
         write_jsonl(out, examples)
     err.print(f"{report.written} example(s) written to {out}")
     for reason, n in sorted(report.skipped.items()):

@@ -1,0 +1,134 @@
+"""One person's data: everything Bron holds about a Slack user, to hand over (GDPR art. 15) or erase (art. 17).
+
+A person appears as the asker of interactions (with their retrieved chunks, flags and reviews), as the
+voter or commenter of feedback rows, as a reviewer, and in the spool (answers and votes waiting for
+the database, and the rejected file next to it). Erasing removes all of it in one transaction per
+table group and rewrites the spool files without the person's entries; exports and trained adapters
+are files, handled by the caller (bot/privacy.py), which gets the person's interaction ids from here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from feedback.models import Feedback, Flag, Interaction, Review
+from feedback.spool import Spool
+from feedback.store import FeedbackStore
+
+
+@dataclass
+class PersonReport:
+    """What was found (export) or removed (erase) for one user."""
+
+    user: str
+    interactions: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    spool: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def interaction_ids(self) -> set[str]:
+        ids = {str(i["id"]) for i in self.interactions}
+        return ids | {
+            str(e["record"]["interaction_id"]) for e in self.spool if e.get("kind") == "interaction"
+        }
+
+
+def _interaction(i: Interaction) -> dict[str, Any]:
+    return {
+        "id": i.id, "created_at": i.created_at.isoformat(), "surface": i.surface, "channel": i.channel,
+        "question": i.question, "answer": i.answer, "language": i.language, "abstained": i.abstained,
+        "groundedness": i.groundedness,
+        "flags": [{"id": f.id, "status": f.status, "reasons": f.reasons} for f in i.flags],
+    }  # fmt: skip
+
+
+def _feedback(f: Feedback) -> dict[str, Any]:
+    return {
+        "id": f.id, "interaction_id": f.interaction_id, "created_at": f.created_at.isoformat(), "vote": f.vote,
+        "reason": f.reason, "comment": f.comment, "correct_answer": f.correct_answer,
+    }  # fmt: skip
+
+
+def _review(r: Review) -> dict[str, Any]:
+    return {
+        "id": r.id, "flag_id": r.flag_id, "created_at": r.created_at.isoformat(), "verdict": r.verdict,
+        "corrected_answer": r.corrected_answer, "note": r.note,
+    }  # fmt: skip
+
+
+def _mentions(entry: dict[str, Any], user: str) -> bool:
+    if entry.get("kind") == "interaction":
+        return bool((entry.get("record") or {}).get("asker") == user)
+    if entry.get("kind") == "feedback":
+        return bool((entry.get("feedback") or {}).get("user") == user)
+    return user in json.dumps(entry, ensure_ascii=False)  # an unreadable line: keep nothing of theirs
+
+
+def _spool_files(spool: Spool) -> list[Path]:
+    return [spool.path, spool.rejected_path]
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                out.append({"kind": "unreadable", "line": line})
+    return out
+
+
+def find_person(store: FeedbackStore, spool: Spool, user: str) -> PersonReport:
+    """Everything stored about `user` (their Slack id, or its keyed hash where hashing is on)."""
+    report = PersonReport(user=user)
+    with store.session() as session:
+        asked = session.scalars(
+            select(Interaction).where(Interaction.asker == user).order_by(Interaction.created_at)
+        )
+        report.interactions = [_interaction(i) for i in asked]
+        votes = session.scalars(select(Feedback).where(Feedback.user == user).order_by(Feedback.created_at))
+        report.feedback = [_feedback(f) for f in votes]
+        reviewed = session.scalars(select(Review).where(Review.reviewer == user).order_by(Review.created_at))
+        report.reviews = [_review(r) for r in reviewed]
+    with spool.locked():
+        for path in _spool_files(spool):
+            report.spool += [e for e in _read_lines(path) if _mentions(e, user)]
+    return report
+
+
+def erase_person(store: FeedbackStore, spool: Spool, user: str) -> PersonReport:
+    """Delete everything `find_person` finds; returns what was deleted.
+
+    Reviews by the person are deleted too, with their own verdict and notes; a flag on someone else's
+    answer stays (it is about the answer, not the reviewer). Feedback others gave on the person's
+    answers goes with those answers (ON DELETE CASCADE).
+    """
+    report = find_person(store, spool, user)
+    with store.session() as session:
+        session.execute(delete(Review).where(Review.reviewer == user))
+        session.execute(delete(Feedback).where(Feedback.user == user))
+        ids = [str(i["id"]) for i in report.interactions]
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            session.execute(
+                delete(Review).where(
+                    Review.flag_id.in_(select(Flag.id).where(Flag.interaction_id.in_(batch)))
+                )
+            )
+            session.execute(delete(Interaction).where(Interaction.id.in_(batch)))
+    with spool.locked():
+        for path in _spool_files(spool):
+            entries = _read_lines(path)
+            kept = [e for e in entries if not _mentions(e, user)]
+            if len(kept) != len(entries):
+                spool.rewrite(path, kept)
+    return report
