@@ -168,7 +168,8 @@ def create_app(store: FeedbackStore, config: ReviewConfig) -> Starlette:
                 "stream": r.stream,
                 "age": format_age(r.age_s()),
                 "documents": r.documents,
-                "error": r.last_error,
+                # a sync error can name a restricted page's URL; its text is for the operator's log
+                "error": "failed: details in bron's log" if r.last_error else None,
             }
             for r in stream_status(store)
         ]

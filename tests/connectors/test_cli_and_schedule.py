@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from bot.cli import app
 from connectors.sync import stream_status
 from feedback.migrate import upgrade
+from feedback.models import SourceSync
 from feedback.store import FeedbackStore
 from tests.connectors.fakes.website import FakeSite
 
@@ -240,5 +242,11 @@ def test_the_review_page_shows_each_source_and_its_last_sync(env: Path, site: Fa
         assert page.status_code == 200
         assert "Connected sources" in page.text and "intranet" in page.text
         assert "s ago" in page.text and "<td>6</td>" in page.text
+        with store.session() as session:  # a failed sync's message may name a restricted page
+            session.execute(
+                update(SourceSync).values(last_error="GET https://intranet.example/hr/salaris.html: 500")
+            )
+        page = client.get("/", auth=("alice", "t"))
+        assert "failed: details in bron&#39;s log" in page.text and "salaris" not in page.text
     finally:
         store.close()
