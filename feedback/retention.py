@@ -93,3 +93,15 @@ def purge_older_than(
 def purge_by_age(store: FeedbackStore, age: timedelta, *, now: datetime | None = None,
                  dry_run: bool = False) -> PurgeReport:  # fmt: skip
     return purge_older_than(store, (now or datetime.now(UTC)) - age, dry_run=dry_run)
+
+
+def compact(store: FeedbackStore) -> None:
+    """Make deleted rows really gone from disk: on SQLite a delete only marks pages free (the text stays
+    readable in the file) and the WAL keeps copies, so the WAL is checkpointed and truncated and the
+    file vacuumed. PostgreSQL's autovacuum reclaims dead rows by itself."""
+    if store.engine.dialect.name != "sqlite":
+        return
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.exec_driver_sql("VACUUM")
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

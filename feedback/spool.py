@@ -208,17 +208,45 @@ def _apply(store: FeedbackStore, entry: dict[str, Any], *, rules: FlagRules) -> 
             if kind == "interaction":
                 record = _record_from_json(dict(entry["record"]))
                 interaction = record_interaction(session, record)
+                # the retention clock runs from when it was asked, not from when the database came back
+                interaction.created_at = _spooled_at(entry, interaction.created_at)
                 raise_flag(session, interaction, flag_reasons(interaction, rules))
             else:
                 fb = FeedbackEntry(**entry["feedback"])
-                record_feedback(
+                vote = record_feedback(
                     session, fb.interaction_id, vote=fb.vote, user=fb.user, rules=rules, reason=fb.reason,
                     comment=fb.comment, correct_answer=fb.correct_answer, source=fb.source,
                 )  # fmt: skip
+                vote.created_at = _spooled_at(entry, vote.created_at)
     except IntegrityError as exc:
         if _already_applied(store, entry):
             return
         raise StoreError(f"the database refused a spooled {kind}: {exc.orig}") from exc
+
+
+def _spooled_at(entry: dict[str, Any], fallback: datetime) -> datetime:
+    try:
+        return datetime.fromisoformat(str(entry["spooled_at"]))
+    except (KeyError, ValueError):
+        return fallback
+
+
+def drop_older_than(spool: Spool, cutoff: datetime, *, dry_run: bool = False) -> int:
+    """Remove entries spooled before `cutoff` from the spool and its rejected file (retention covers
+    them too: a rejected vote is as personal as a stored one). Returns how many went."""
+    removed = 0
+    with spool.locked():
+        for path in (spool.path, spool.rejected_path):
+            if not path.exists():
+                continue
+            entries = [
+                json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+            ]
+            kept = [e for e in entries if _spooled_at(e, datetime.max.replace(tzinfo=UTC)) >= cutoff]
+            removed += len(entries) - len(kept)
+            if len(kept) != len(entries) and not dry_run:
+                spool.rewrite(path, kept)
+    return removed
 
 
 def _already_applied(store: FeedbackStore, entry: dict[str, Any]) -> bool:

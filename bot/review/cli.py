@@ -194,7 +194,8 @@ def purge(
     from bot.cli import friendly_errors
     from bot.runtime import open_store
     from feedback.errors import StoreError
-    from feedback.retention import parse_age, purge_by_age
+    from feedback.retention import compact, parse_age, purge_by_age
+    from feedback.spool import Spool, drop_older_than, spool_path
 
     settings = _settings()
     with friendly_errors():
@@ -207,13 +208,18 @@ def purge(
         store = open_store(settings)
         try:
             report = purge_by_age(store, age, dry_run=dry_run)
+            spooled = drop_older_than(
+                Spool(spool_path(settings.store, settings.data_dir)), report.cutoff, dry_run=dry_run
+            )
+            if not dry_run:
+                compact(store)
         finally:
             store.close()
     verb = "would be deleted" if dry_run else "deleted"
     typer.echo(json.dumps({
         "cutoff": report.cutoff.isoformat(), "dry_run": dry_run, "interactions": report.interactions,
         "chunks": report.chunks, "feedback": report.feedback, "flags": report.flags, "reviews": report.reviews,
-        "processed_events": report.processed_events,
+        "processed_events": report.processed_events, "spool_entries": spooled,
     }))  # fmt: skip
     err.print(f"{report.interactions} answer(s) older than {report.cutoff:%Y-%m-%d %H:%M} UTC {verb}")
 
