@@ -11,12 +11,14 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from bot.settings import Settings
 from feedback.migrate import upgrade
+from feedback.retention import RetentionScheduler
 from feedback.spool import Spool, SpoolReplayer, replay_spool, spool_path
 from feedback.store import FeedbackStore
 from retrieval.backend import SearchBackend
@@ -204,6 +206,10 @@ def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runti
         spool = Spool(spool_path(settings.store, settings.data_dir))
         replay_spool(store, spool, rules=settings.store.flags)
         stack.callback(SpoolReplayer(store, spool, rules=settings.store.flags).start().stop)
+        if settings.store.retention_days and settings.store.retention_interval_h > 0:
+            retention = RetentionScheduler(store, spool, age=timedelta(days=settings.store.retention_days),
+                                           interval_s=settings.store.retention_interval_h * 3600)  # fmt: skip
+            stack.callback(retention.start().stop)
         llm: LLMClient | None = None
         if with_llm:
             llm = stack.enter_context(_llm_client(settings))

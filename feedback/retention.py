@@ -8,7 +8,9 @@ removes the dependent rows; they are counted first so the report says what went.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +18,10 @@ from sqlalchemy import delete, func, select
 
 from feedback.errors import StoreError
 from feedback.models import Feedback, Flag, Interaction, ProcessedEvent, RetrievedChunk, Review
+from feedback.spool import Spool, drop_older_than
 from feedback.store import FeedbackStore
+
+log = logging.getLogger(__name__)
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dhw])\s*$")
 _UNIT = {"d": "days", "h": "hours", "w": "weeks"}
@@ -105,3 +110,42 @@ def compact(store: FeedbackStore) -> None:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.exec_driver_sql("VACUUM")
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def apply_retention(store: FeedbackStore, spool: Spool, age: timedelta) -> PurgeReport:
+    """One scheduled pass: old answers, old spool entries (rejected ones too), then the free pages."""
+    report = purge_by_age(store, age)
+    drop_older_than(spool, report.cutoff)
+    compact(store)
+    return report
+
+
+class RetentionScheduler:
+    """Runs `apply_retention` at start and then every `interval_s` on a daemon thread inside `bron run`,
+    so the retention period holds without anyone remembering to run `bron purge`."""
+
+    def __init__(self, store: FeedbackStore, spool: Spool, *, age: timedelta, interval_s: float) -> None:
+        self.store, self.spool, self.age, self.interval_s = store, spool, age, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bron-retention", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                report = apply_retention(self.store, self.spool, self.age)
+                if report.interactions:
+                    log.info(
+                        "retention: %d answer(s) older than %s deleted", report.interactions, report.cutoff
+                    )
+            except Exception:  # a failed pass (database down) is retried at the next interval
+                log.exception("retention pass failed; retrying in %.0f s", self.interval_s)
+            if self._stop.wait(self.interval_s):
+                return
+
+    def start(self) -> RetentionScheduler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

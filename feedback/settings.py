@@ -25,6 +25,8 @@ class StoreSettings(BaseModel):
     spool_path: Path | None = None
     flags: FlagRules = FlagRules()
     retention_days: int | None = None
+    # with retention_days set, `bron run` purges (and compacts) this often; 0: only `bron purge` does
+    retention_interval_h: float = 6.0
     # The review page (`bron review`) uses HTTP basic auth: user name one of `reviewers`, password
     # `review_token` (BRON_STORE__REVIEW_TOKEN). Without a token the page refuses to start.
     reviewers: list[str] = []

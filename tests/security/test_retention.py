@@ -77,3 +77,43 @@ def test_purged_text_is_gone_from_the_sqlite_files(tmp_path: Path) -> None:
     on_disk = b"".join(p.read_bytes() for p in data.glob("bron.db*"))
     assert OLD.encode() not in on_disk
     assert b"Een nieuwe vraag" in on_disk
+
+
+def test_bron_run_applies_retention_on_a_schedule(store_url: str, tmp_path: Path) -> None:
+    """The runtime `bron run` opens purges by itself (bcb969d only purged when someone ran `bron purge`)."""
+    import time
+
+    from bot.runtime import open_runtime
+    from bot.settings import Settings
+    from feedback.settings import StoreSettings
+
+    store = FeedbackStore(store_url)
+    try:
+        with store.session() as session:
+            old = record_interaction(session, verlof_record(question=OLD))
+            old.created_at = datetime.now(UTC) - timedelta(days=200)
+            record_interaction(session, verlof_record(question="Een nieuwe vraag"))
+        settings = Settings(data_dir=tmp_path / "data", store=StoreSettings(
+            url=store_url, retention_days=90, retention_interval_h=0.001))  # fmt: skip
+        with open_runtime(settings, with_llm=False):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with store.session() as session:
+                    questions = set(session.scalars(select(Interaction.question)))
+                if OLD not in questions:
+                    break
+                time.sleep(0.2)
+        assert questions == {"Een nieuwe vraag"}
+    finally:
+        store.close()
+
+
+def test_kubernetes_runs_the_purge_on_a_schedule() -> None:
+    import yaml
+
+    path = Path(__file__).parents[2] / "deploy" / "k8s" / "jobs" / "purge-cronjob.yaml"
+    [job] = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == "CronJob"]
+    [container] = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["args"] == ["purge"] and job["spec"]["schedule"]
+    assert env["BRON_STORE__RETENTION_DAYS"] and "postgresql" in env["BRON_STORE__URL"]
