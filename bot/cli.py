@@ -397,6 +397,7 @@ def sources(
     """Search the sources without generating an answer (or, with --status, show connected sources)."""
     from bot.runtime import open_runtime
     from retrieval.types import SearchFilters
+    from serving.context import max_question_chars
 
     settings = settings_for_cli()
     if status:
@@ -405,6 +406,11 @@ def sources(
         return
     if not query:
         err.print("Give a query, or --status for connected sources.")
+        raise typer.Exit(2)
+    # the same limit as a question's: embedding a 100 kB query took 42 s of CPU
+    limit = max_question_chars(settings.serving.context_tokens)
+    if len(query) > limit:
+        err.print(f"[red]Error:[/red] the query is {len(query):,} characters; search with at most {limit:,}.")
         raise typer.Exit(2)
     filters = SearchFilters(collections=tuple(collection or settings.slack.dm_collections))
     with friendly_errors(), open_runtime(settings, with_llm=False) as runtime:

@@ -33,6 +33,7 @@ from feedback.store import find_by_message
 from retrieval.analysis import detect_language
 from retrieval.errors import RetrievalError
 from retrieval.types import SearchFilters
+from serving.context import max_question_chars
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,10 @@ def register_commands(app: App, runtime: Runtime, access: SlackAccess, pools: Po
                 return
         if not query:
             respond(text=text(language, "empty"), response_type="ephemeral")
+            return
+        limit = max_question_chars(runtime.policy.context_tokens)  # a long query costs seconds of embedding
+        if len(query) > limit:
+            respond(text=text(language, "too_long", limit=f"{limit:,}"), response_type="ephemeral")
             return
         try:
             hits = runtime.retriever.search(
