@@ -33,18 +33,22 @@ SHARE_ACTION = "bron_share"
 ESCALATE_ACTION = "bron_ask_person"
 
 
-def share_button(interaction_id: str, language: str) -> Block:
+def _button(action_id: str, interaction_id: str, label: str) -> Block:
     return {
         "type": "actions",
         "elements": [
             {
                 "type": "button",
-                "action_id": SHARE_ACTION,
-                "text": {"type": "plain_text", "text": text(language, "share")},
+                "action_id": action_id,
+                "text": {"type": "plain_text", "text": label},
                 "value": interaction_id,
             }
         ],
     }
+
+
+def share_button(interaction_id: str, language: str) -> Block:
+    return _button(SHARE_ACTION, interaction_id, text(language, "share"))
 
 
 def owner_for(owners: dict[str, str], collections: list[str | None]) -> str | None:
@@ -53,17 +57,7 @@ def owner_for(owners: dict[str, str], collections: list[str | None]) -> str | No
 
 
 def escalate_button(interaction_id: str, language: str) -> Block:
-    return {
-        "type": "actions",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": ESCALATE_ACTION,
-                "text": {"type": "plain_text", "text": text(language, "ask_person")},
-                "value": interaction_id,
-            }
-        ],
-    }
+    return _button(ESCALATE_ACTION, interaction_id, text(language, "ask_person"))
 
 
 def shared_blocks(interaction: Interaction, *, sharer: str) -> list[Block]:
