@@ -159,7 +159,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> FeedbackStore:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if migrate:
         upgrade(settings.store_url)
-    return FeedbackStore(settings.store_url)
+    return FeedbackStore(settings.store_url, user_key=settings.store.pseudonym_key())
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from feedback.errors import StoreError
 from feedback.flags import raise_flag
 from feedback.models import Feedback, Interaction
+from feedback.people import stored_user
 from feedback.settings import FlagRules
 
 REASONS = ("incorrect", "outdated", "incomplete", "not_helpful")
@@ -35,7 +36,7 @@ def record_feedback(
     if interaction is None:
         raise StoreError(f"no answer with id {interaction_id}")
     fb = Feedback(
-        interaction=interaction, vote=vote, user=user, reason=reason, comment=comment,
+        interaction=interaction, vote=vote, user=stored_user(session, user), reason=reason, comment=comment,
         correct_answer=correct_answer, source=source,
     )  # fmt: skip
     if feedback_id is not None:

@@ -5,6 +5,10 @@ voter or commenter of feedback rows, as a reviewer, and in the spool (answers an
 the database, and the rejected file next to it). Erasing removes all of it in one transaction per
 table group and rewrites the spool files without the person's entries; exports and trained adapters
 are files, handled by the caller (bot/privacy.py), which gets the person's interaction ids from here.
+
+With pseudonyms on (feedback/people.py) the given Slack id is hashed with the store's key, and rows
+stored before the option was turned on (the plain id) are found too. Reviewers are stored by the
+name they sign in with (a role, not a pseudonymised asker), so reviews are matched on that name.
 """
 
 from __future__ import annotations
@@ -62,12 +66,18 @@ def _review(r: Review) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _mentions(entry: dict[str, Any], user: str) -> bool:
+def _mentions(entry: dict[str, Any], names: set[str]) -> bool:
     if entry.get("kind") == "interaction":
-        return bool((entry.get("record") or {}).get("asker") == user)
+        return (entry.get("record") or {}).get("asker") in names
     if entry.get("kind") == "feedback":
-        return bool((entry.get("feedback") or {}).get("user") == user)
-    return user in json.dumps(entry, ensure_ascii=False)  # an unreadable line: keep nothing of theirs
+        return (entry.get("feedback") or {}).get("user") in names
+    line = json.dumps(entry, ensure_ascii=False)
+    return any(name in line for name in names)  # an unreadable line: keep nothing of theirs
+
+
+def _names(store: FeedbackStore, user: str) -> set[str]:
+    """`user` as rows may hold it: the plain id, and its pseudonym where the store makes them."""
+    return {user, store.stored_user(user) or user}
 
 
 def _spool_files(spool: Spool) -> list[Path]:
@@ -90,18 +100,21 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
 def find_person(store: FeedbackStore, spool: Spool, user: str) -> PersonReport:
     """Everything stored about `user` (their Slack id, or its keyed hash where hashing is on)."""
     report = PersonReport(user=user)
+    names = _names(store, user)
     with store.session() as session:
         asked = session.scalars(
-            select(Interaction).where(Interaction.asker == user).order_by(Interaction.created_at)
+            select(Interaction).where(Interaction.asker.in_(names)).order_by(Interaction.created_at)
         )
         report.interactions = [_interaction(i) for i in asked]
-        votes = session.scalars(select(Feedback).where(Feedback.user == user).order_by(Feedback.created_at))
+        votes = session.scalars(
+            select(Feedback).where(Feedback.user.in_(names)).order_by(Feedback.created_at)
+        )
         report.feedback = [_feedback(f) for f in votes]
         reviewed = session.scalars(select(Review).where(Review.reviewer == user).order_by(Review.created_at))
         report.reviews = [_review(r) for r in reviewed]
     with spool.locked():
         for path in _spool_files(spool):
-            report.spool += [e for e in _read_lines(path) if _mentions(e, user)]
+            report.spool += [e for e in _read_lines(path) if _mentions(e, names)]
     return report
 
 
@@ -115,7 +128,7 @@ def erase_person(store: FeedbackStore, spool: Spool, user: str) -> PersonReport:
     report = find_person(store, spool, user)
     with store.session() as session:
         session.execute(delete(Review).where(Review.reviewer == user))
-        session.execute(delete(Feedback).where(Feedback.user == user))
+        session.execute(delete(Feedback).where(Feedback.user.in_(_names(store, user))))
         ids = [str(i["id"]) for i in report.interactions]
         for start in range(0, len(ids), 500):
             batch = ids[start : start + 500]
@@ -128,7 +141,7 @@ def erase_person(store: FeedbackStore, spool: Spool, user: str) -> PersonReport:
     with spool.locked():
         for path in _spool_files(spool):
             entries = _read_lines(path)
-            kept = [e for e in entries if not _mentions(e, user)]
+            kept = [e for e in entries if not _mentions(e, _names(store, user))]
             if len(kept) != len(entries):
                 spool.rewrite(path, kept)
     return report

@@ -49,8 +49,10 @@ def save_interaction(
     The id is chosen here, before the write, so callers can hand it out (e.g. in Slack button values)
     whether the row exists yet or not. Flags of a spooled answer are raised when it is replayed.
     """
-    if record.interaction_id is None:
-        record = dataclasses.replace(record, interaction_id=new_id())
+    # the spool holds the asker as the database would (a pseudonym where they are on)
+    record = dataclasses.replace(
+        record, interaction_id=record.interaction_id or new_id(), asker=store.stored_user(record.asker)
+    )
     assert record.interaction_id is not None
     try:
         _drain(store, spool, rules)
@@ -83,7 +85,7 @@ def save_feedback(
     not waiting in the spool either), so the caller can tell the user instead of hiding it.
     """
     entry = FeedbackEntry(
-        interaction_id=interaction_id, vote=vote, user=user, reason=reason, comment=comment,
+        interaction_id=interaction_id, vote=vote, user=store.stored_user(user), reason=reason, comment=comment,
         correct_answer=correct_answer, source=source,
     )  # fmt: skip
     try:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from feedback.errors import StoreError, StoreUnavailableError
 from feedback.models import Interaction, ProcessedEvent, RetrievedChunk, new_id
+from feedback.people import SESSION_KEY, pseudonym, stored_user
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,21 @@ def make_engine(url: str) -> Engine:
 
 
 class FeedbackStore:
-    """Owns the engine and hands out sessions; holds no other state."""
+    """Owns the engine and hands out sessions; holds no other state but the pseudonym key.
 
-    def __init__(self, url: str) -> None:
+    `user_key` (set when `BRON_STORE__PSEUDONYMISE_USERS` is on) goes into every session's `info`, so
+    the functions below that write or look up a person's id hash it with `feedback.people.stored_user`.
+    """
+
+    def __init__(self, url: str, *, user_key: SecretStr | None = None) -> None:
         self.url = url
+        self.user_key = user_key
         self.engine = make_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={SESSION_KEY: user_key})
+
+    def stored_user(self, user: str | None) -> str | None:
+        """What this store keeps for `user` (for writes outside a session: the spool)."""
+        return pseudonym(user, self.user_key)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -107,7 +118,7 @@ def record_interaction(session: Session, record: InteractionRecord) -> Interacti
         id=record.interaction_id or new_id(),
         surface=record.surface,
         question=record.question,
-        asker=record.asker,
+        asker=stored_user(session, record.asker),
         channel=record.channel,
         thread_ts=record.thread_ts,
         message_ts=record.message_ts,

@@ -89,9 +89,9 @@ def register_events(
             refuse_files(client, question)
             return
         if route == "follow_up":
-            askers = _askers(runtime, question)
+            askers, replier = _askers(runtime, question)
             if not askers or not answers_in_thread(
-                str(event.get("text", "")), user=question.user, askers=askers, bot_user_id=context.bot_user_id
+                str(event.get("text", "")), user=replier, askers=askers, bot_user_id=context.bot_user_id
             ):
                 return
         take(question, client, context.bot_user_id, external=bool(body.get("is_ext_shared_channel")))
@@ -145,13 +145,15 @@ def refuse(client: WebClient, question: Question, admission: Admission, language
         log.error("busy reply in %s not posted: %s", question.channel, exc)
 
 
-def _askers(runtime: Runtime, question: Question) -> set[str]:
+def _askers(runtime: Runtime, question: Question) -> tuple[set[str], str]:
     try:
         with runtime.store.session() as session:
-            return thread_askers(session, channel=question.channel, thread_ts=question.thread_ts)
+            return thread_askers(
+                session, channel=question.channel, thread_ts=question.thread_ts, replier=question.user
+            )
     except StoreError as exc:
         log.error("cannot tell whether Bron answered in thread %s: %s", question.thread_ts, exc)
-        return set()
+        return set(), question.user
 
 
 def refuse_files(client: WebClient, question: Question) -> None:

@@ -11,12 +11,16 @@ from feedback.access import searched_within, visible
 from feedback.errors import StoreError
 from feedback.feedback import REASONS
 from feedback.models import Feedback, Flag, Interaction
+from feedback.people import stored_user
 
 
-def thread_askers(session: Session, *, channel: str, thread_ts: str) -> set[str]:
-    """The people Bron answered in this thread (empty: Bron never answered there), for the thread rule."""
+def thread_askers(session: Session, *, channel: str, thread_ts: str, replier: str) -> tuple[set[str], str]:
+    """The people Bron answered in this thread (empty: Bron never answered there), for the thread rule,
+    and `replier` as the store keeps it: with pseudonyms on, askers are stored hashed, so the replier
+    is hashed the same way before `answers_in_thread` compares them."""
     stmt = select(Interaction.asker).where(Interaction.channel == channel, Interaction.thread_ts == thread_ts)
-    return {asker for asker in session.scalars(stmt.distinct().limit(100)) if asker}
+    askers = {asker for asker in session.scalars(stmt.distinct().limit(100)) if asker}
+    return askers, stored_user(session, replier) or replier
 
 
 def open_flags(session: Session, *, scope: Collection[str], limit: int = 10) -> list[Flag]:
@@ -44,7 +48,7 @@ def add_feedback_details(
     feedback = session.get(Feedback, feedback_id)
     if feedback is None:
         raise StoreError(f"no feedback with id {feedback_id}")
-    if feedback.user not in (None, user):
+    if feedback.user not in (None, stored_user(session, user)):
         raise StoreError(f"feedback {feedback_id} belongs to another user")
     if reason is not None and reason not in REASONS:
         raise StoreError(f"reason must be one of {', '.join(REASONS)}")

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from slack_bolt import App
 from slack_sdk import WebClient
+from sqlalchemy import select
 
 from bot.runtime import Runtime
 from bot.slack import answering
 from bot.slack.answering import thread_history
 from bot.slack.questions import answers_in_thread
-from feedback.store import InteractionRecord, record_interaction
+from feedback.models import Interaction
+from feedback.people import PREFIX
+from feedback.store import FeedbackStore, InteractionRecord, record_interaction
 from tests.fakeslack import FakeSlack, payloads
 from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID, USER_ID
 from tests.scenario.harness import build, send, wait_for_text
@@ -204,3 +208,25 @@ def test_history_pages_through_the_thread_and_keeps_only_the_askers_and_brons_tu
         before_ts=question, bot_user_id=BOT_USER_ID, asker=ASKER,
     )  # fmt: skip
     assert bounded == (("How many vacation days do I get?", "25 days [1]."),)
+
+
+def test_with_pseudonymised_user_ids_the_asker_is_still_followed_up_and_others_are_not(
+    offline_runtime: Runtime, fake: FakeSlack
+) -> None:
+    """Askers are stored as keyed hashes (BRON_STORE__PSEUDONYMISE_USERS): the rule hashes the replier too."""
+    store = FeedbackStore(offline_runtime.store.url, user_key=SecretStr("p" * 32))
+    try:
+        hashed = replace(offline_runtime, store=store)
+        app = build(hashed, fake)
+        thread, other = _answered_thread(hashed, fake), _answered_thread(hashed, fake)
+        with store.session() as session:
+            stored = session.scalar(select(Interaction.asker).where(Interaction.thread_ts == thread))
+        assert stored is not None and stored.startswith(PREFIX) and ASKER not in stored
+
+        send(app, fake, _reply(Case("Can I carry them over?", ASKER, True, ""), thread))
+        send(app, fake, _reply(Case("What about part-timers?", COLLEAGUE, False, ""), other))
+        wait_for_text(fake, CHANNEL_ID, thread, "")
+        time.sleep(0.5)
+        assert fake.messages(CHANNEL_ID, other) == []
+    finally:
+        store.close()
