@@ -82,17 +82,42 @@ class StreamBudget:
     while fewer than `starts_per_minute` began in the last minute, otherwise the answer is posted and
     updated instead. Appends and updates are spread evenly over the answers being delivered: each
     waits `interval()` between sends, so together they stay under `appends_per_minute`.
+
+    New messages are paced per channel (`wait_to_post`): Slack allows about one `chat.postMessage` a
+    second in a channel, with short bursts. Answers that finish together in one busy channel would
+    otherwise all hit 429 at once and retry together; the SDK's retry handler cannot share one
+    channel's allowance between threads, so each of them used up its retries and some were lost.
     """
 
     def __init__(
-        self, *, starts_per_minute: int = 16, appends_per_minute: int = 40, min_interval: float = 1.0
+        self,
+        *,
+        starts_per_minute: int = 16,
+        appends_per_minute: int = 40,
+        min_interval: float = 1.0,
+        posts_per_second: float = 1.0,
+        post_burst: int = 2,
     ) -> None:
         self.starts_per_minute = starts_per_minute
         self.appends_per_minute = appends_per_minute
         self.min_interval = min_interval
+        self.posts_per_second = posts_per_second
+        self.post_burst = post_burst
         self._lock = threading.Lock()
         self._starts: dict[str, deque[float]] = {}
         self._active: dict[str, int] = {}
+        self._posts: dict[str, tuple[float, float]] = {}  # channel -> (allowance left, when counted)
+
+    def wait_to_post(self, channel: str) -> None:
+        """Block until this channel's next post slot: a token bucket that lends ahead, so callers queue
+        in order (each reserves the slot after the last one) instead of racing for the same second."""
+        with self._lock:
+            now = time.monotonic()
+            left, at = self._posts.get(channel, (float(self.post_burst), now))
+            left = min(float(self.post_burst), left + (now - at) * self.posts_per_second) - 1
+            self._posts[channel] = (left, now)
+        if left < 0:
+            time.sleep(-left / self.posts_per_second)
 
     def may_start(self, team: str) -> bool:
         now = time.monotonic()
@@ -256,6 +281,7 @@ class ThreadReply:
         """Post the message, or update it once it exists (the non-streaming path)."""
         extra: dict[str, Any] = {"blocks": blocks} if blocks is not None else {}
         if self.ts is None:
+            self.budget.wait_to_post(self.channel)
             response = self._call(
                 "chat.postMessage", channel=self.channel, thread_ts=self.thread_ts, text=text, **extra
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -148,3 +149,29 @@ def test_an_abstention_marker_is_never_shown(fake: FakeSlack) -> None:
     assert fake.calls("chat.startStream") == []
     [message] = fake.messages(CHANNEL_ID, question_ts)
     assert message["text"] == "I could not find the answer."
+
+
+def test_answers_finishing_together_in_one_channel_are_paced_within_its_post_limit() -> None:
+    """Ten answers posted in one channel at once: Slack allows about one post a second per channel, and
+    the SDK's retry handler alone (three tries each, all retrying together) left four of them unposted."""
+    with FakeSlack(rate_limits=True) as limited:
+        client = WebClient(
+            token="xoxb-test", base_url=limited.base_url,
+            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
+        )  # fmt: skip
+        budget = StreamBudget(appends_per_minute=6000, min_interval=0.01)
+        threads = [limited.add_message(CHANNEL_ID, f"Question {n}?", user=USER_ID) for n in range(10)]
+
+        def deliver(thread: str) -> str | None:
+            r = ThreadReply(
+                client, channel=CHANNEL_ID, thread_ts=thread, recipient_team_id=TEAM_ID,
+                recipient_user_id=USER_ID, stream=False, n_sources=6, budget=budget,
+            )  # fmt: skip
+            return r.finish(text="Twenty-five days [1].", blocks=FOOTER, footer=FOOTER, streamed_ok=False)
+
+        with ThreadPoolExecutor(max_workers=10) as answers:
+            posted = list(answers.map(deliver, threads))
+
+        assert all(posted)
+        assert [len(limited.messages(CHANNEL_ID, t)) for t in threads] == [1] * 10
+        assert limited.unhandled_rate_limits() == []
