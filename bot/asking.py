@@ -33,6 +33,7 @@ class AskContext:
     asker: str | None = None
     channel: str | None = None
     thread_ts: str | None = None
+    question_ts: str | None = None  # the chat message that asked, where there is one
     # what the asker may search; the default is what every member holds, never everything (None is
     # unrestricted and must be asked for: an operator's tool, not a surface people type into)
     collections: tuple[str, ...] | None = ("public",)
@@ -150,6 +151,7 @@ def to_record(
         channel=ctx.channel,
         thread_ts=ctx.thread_ts,
         message_ts=message_ts,
+        question_ts=ctx.question_ts,
         collections=list(ctx.collections) if ctx.collections is not None else None,
     )
 

@@ -64,6 +64,8 @@ class Interaction(Base):
     channel: Mapped[str | None] = mapped_column(String(64))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    # the Slack message that asked (message_ts is Bron's answer): deleting or editing it erases the row
+    question_ts: Mapped[str | None] = mapped_column(String(32), index=True)
     language: Mapped[str] = mapped_column(String(8), default="en")
     answer: Mapped[str] = mapped_column(Text, default="")
     abstained: Mapped[bool] = mapped_column(Boolean, default=False)

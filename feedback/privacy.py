@@ -1,4 +1,5 @@
-"""One person's data: everything Bron holds about a Slack user, to hand over (GDPR art. 15) or erase (art. 17).
+"""One person's data: everything Bron holds about a Slack user, to hand over (GDPR art. 15) or erase (art. 17),
+and what was stored for one message the person deleted or edited in Slack (`erase_question`).
 
 A person appears as the asker of interactions (with their retrieved chunks, flags and reviews), as the
 voter or commenter of feedback rows, as a reviewer, and in the spool (answers and votes waiting for
@@ -116,6 +117,59 @@ def find_person(store: FeedbackStore, spool: Spool, user: str) -> PersonReport:
         for path in _spool_files(spool):
             report.spool += [e for e in _read_lines(path) if _mentions(e, names)]
     return report
+
+
+@dataclass
+class Withdrawn:
+    """The answers erased because the message that asked was deleted or edited."""
+
+    interaction_ids: list[str] = field(default_factory=list)
+    answer_messages: list[str] = field(default_factory=list)  # ts of Bron's answers, in the same channel
+
+
+def erase_question(
+    store: FeedbackStore, spool: Spool, *, channel: str, question_ts: str, unless_text: str | None = None
+) -> Withdrawn:
+    """Delete what was stored for the chat message `question_ts` in `channel`: each question with its
+    answer, sources, feedback, flags and reviews, in the database and in the spool.
+
+    `unless_text`: an edit whose text is the question as stored changed nothing the person wrote (an
+    unfurl, a reply count), so nothing is erased. Rows from before `question_ts` was recorded cannot be
+    told apart and are left to retention.
+    """
+    gone = Withdrawn()
+    with store.session() as session:
+        rows = list(
+            session.scalars(
+                select(Interaction).where(
+                    Interaction.channel == channel, Interaction.question_ts == question_ts
+                )
+            )
+        )
+        if unless_text is not None and all(r.question == unless_text for r in rows):
+            rows = []
+        for row in rows:
+            gone.interaction_ids.append(row.id)
+            if row.message_ts:
+                gone.answer_messages.append(row.message_ts)
+            session.delete(row)  # chunks, feedback and flags (with their reviews) go with it
+    with spool.locked():
+        for path in _spool_files(spool):
+            entries = _read_lines(path)
+            for entry in entries:
+                record = entry.get("record") or {}
+                if (record.get("channel"), record.get("question_ts")) == (channel, question_ts) and (
+                    unless_text is None or record.get("question") != unless_text
+                ):
+                    gone.interaction_ids.append(str(record.get("interaction_id")))
+            kept = [
+                e for e in entries
+                if str((e.get("record") or e.get("feedback") or {}).get("interaction_id"))
+                not in gone.interaction_ids
+            ]  # fmt: skip
+            if len(kept) != len(entries):
+                spool.rewrite(path, kept)
+    return gone
 
 
 def erase_person(store: FeedbackStore, spool: Spool, user: str) -> PersonReport:

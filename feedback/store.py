@@ -52,6 +52,7 @@ class InteractionRecord:
     channel: str | None = None
     thread_ts: str | None = None
     message_ts: str | None = None
+    question_ts: str | None = None
     error: str | None = None
     collections: list[str] | None = None
     # Chosen by the caller when the id must be known before the row exists (the spool replays it later).
@@ -122,6 +123,7 @@ def record_interaction(session: Session, record: InteractionRecord) -> Interacti
         channel=record.channel,
         thread_ts=record.thread_ts,
         message_ts=record.message_ts,
+        question_ts=record.question_ts,
         language=record.language,
         answer=record.answer,
         abstained=record.abstained,

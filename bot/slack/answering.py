@@ -62,6 +62,7 @@ def run_pipeline(
         asker=question.user,
         channel=question.channel,
         thread_ts=question.thread_ts,
+        question_ts=question.ts or None,
         collections=question.collections,
         history=history,
     )

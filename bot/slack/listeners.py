@@ -24,6 +24,7 @@ from bot.slack.pool import Admission, Pools
 from bot.slack.questions import Question, answers_in_thread, is_thumbs, question_from_event, route_message
 from bot.slack.streaming import StreamBudget
 from bot.slack.texts import SUGGESTED_PROMPTS, text
+from bot.slack.withdrawn import WITHDRAWN_SUBTYPES, asks_again, erase_answered, withdrawal
 from feedback.errors import StoreError
 from retrieval.analysis import detect_language
 
@@ -75,9 +76,41 @@ def register_events(
         )  # fmt: skip
         take(question, client, context.bot_user_id, external=bool(body.get("is_ext_shared_channel")))
 
+    def on_withdrawn(
+        body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        """A deleted or edited message: on the chores pool, erase what Bron stored for it and its
+        answer; an edited question that still asks Bron something is then answered as it now reads."""
+        withdrawn = withdrawal(event, context.bot_user_id)
+        if withdrawn is None:
+            return
+
+        def job() -> None:
+            erased = erase_answered(runtime, client, withdrawn, context.bot_user_id)
+            edited = withdrawn.edited
+            channel_type = event.get("channel_type")
+            if (
+                not erased
+                or edited is None
+                or not asks_again(edited, channel_type=channel_type, bot_user_id=context.bot_user_id)
+            ):
+                return
+            again = {**edited, "channel": withdrawn.channel, "channel_type": channel_type}
+            question = question_from_event(
+                again, settings, bot_user_id=context.bot_user_id, team_id=recipient_team(body, context),
+                surface="slack",
+            )  # fmt: skip
+            take(question, client, context.bot_user_id, external=bool(body.get("is_ext_shared_channel")))
+
+        if pools.chores.submit(job) != "accepted":
+            log.warning("withdrawn message %s not handled: the chores pool is full", withdrawn.ts)
+
     def on_message(
         body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
+        if event.get("subtype") in WITHDRAWN_SUBTYPES:
+            on_withdrawn(body, event, client, context)
+            return
         route = route_message(event, settings, bot_user_id=context.bot_user_id)
         if route == "ignore":
             return

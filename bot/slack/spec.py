@@ -15,7 +15,7 @@ COMMAND_FLAGS = "/bron-flags"
 COMMANDS = (COMMAND_ASK, COMMAND_SOURCES, COMMAND_FLAGS)
 
 # Bot events (manifest names) and the scope each needs (Slack's event reference); `message.*` all
-# arrive as the `message` event type. `app_home_opened` (tab "messages") and `app_context_changed`
+# arrive as the `message` event type, deletions and edits too (bot/slack/withdrawn.py). `app_home_opened` (tab "messages") and `app_context_changed`
 # replace the legacy assistant_thread_* events under `agent_view`.
 EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_home_opened": (),

@@ -104,6 +104,28 @@ def message_im(
     return event
 
 
+def message_deleted(previous: Payload, *, channel: str, channel_type: str = "channel") -> Payload:
+    """A person deleted `previous` (Slack's message_deleted subtype: hidden, with `deleted_ts`)."""
+    ts = unique_ts()
+    return {
+        "type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
+        "channel_type": channel_type, "ts": ts, "event_ts": ts, "deleted_ts": previous["ts"],
+        "previous_message": previous,
+    }  # fmt: skip
+
+
+def message_changed(
+    previous: Payload, message: Payload, *, channel: str, channel_type: str = "channel"
+) -> Payload:
+    """`previous` became `message` (an edit; a thread root deleted with replies becomes a tombstone)."""
+    ts = unique_ts()
+    return {
+        "type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
+        "channel_type": channel_type, "ts": ts, "event_ts": ts, "message": message,
+        "previous_message": previous,
+    }  # fmt: skip
+
+
 def reaction_added(
     reaction: str, *, item_channel: str, item_ts: str, user: str = USER_ID, item_user: str = BOT_USER_ID
 ) -> Payload:

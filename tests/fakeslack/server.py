@@ -144,6 +144,12 @@ class FakeSlack:
     ) -> str:
         return self.workspace.add_message(channel, text, user=user, ts=ts, thread_ts=thread_ts)
 
+    def remove_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        return self.workspace.remove_message(channel, ts)
+
+    def edit_message(self, channel: str, ts: str, text: str) -> tuple[Message, Message]:
+        return self.workspace.edit_message(channel, ts, text)
+
     def add_event_message(self, body: dict[str, Any]) -> None:
         """Store the user message an event_callback carries, as Slack holds it before delivering the event."""
         event = body.get("event") or {}

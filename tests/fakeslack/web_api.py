@@ -72,6 +72,7 @@ class Workspace:
             "apps.connections.open": lambda args: {"ok": True, "url": self._socket_url()},
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
+            "chat.delete": self._delete,
             "chat.postEphemeral": self._post_ephemeral,
             "chat.getPermalink": self._permalink,
             "chat.startStream": self._start_stream,
@@ -130,6 +131,22 @@ class Workspace:
             self._insert(channel, message)
             return str(message["ts"])
 
+    def remove_message(self, channel: str, ts: str) -> Message | None:
+        """A person deletes their own message (what Slack has done before it sends `message_deleted`)."""
+        with self._lock:
+            return self._remove(channel, ts)
+
+    def edit_message(self, channel: str, ts: str, text: str) -> tuple[Message, Message]:
+        """A person edits their message: (before, after), as `message_changed` carries them."""
+        with self._lock:
+            message = self._find(channel, ts)
+            if message is None:
+                raise KeyError(f"no message {ts} in {channel}")
+            before = copy.deepcopy(message)
+            message["text"] = text
+            message["edited"] = {"user": message.get("user"), "ts": self.next_ts()}
+            return before, copy.deepcopy(message)
+
     def messages(self, channel: str, thread_ts: str | None = None, *, bot_only: bool = True) -> list[Message]:
         """Copies of the channel's messages (one thread if `thread_ts`), oldest first."""
         with self._lock:
@@ -152,6 +169,16 @@ class Workspace:
             parent["thread_ts"] = parent["ts"]
             parent["reply_count"] = parent.get("reply_count", 0) + 1
             parent["latest_reply"] = message["ts"]
+
+    def _remove(self, channel: str, ts: str) -> Message | None:
+        message = self._find(channel, ts)
+        if message is None:
+            return None
+        self._channels[channel].remove(message)
+        parent = self._find(channel, message.get("thread_ts"))
+        if parent is not None and parent is not message:
+            parent["reply_count"] = max(parent.get("reply_count", 1) - 1, 0)
+        return message
 
     def _find(self, channel: str, ts: str | None) -> Message | None:
         return next((m for m in self._channels.get(channel, []) if m["ts"] == ts), None)
@@ -218,6 +245,20 @@ class Workspace:
             "text": message["text"],
             "message": copy.deepcopy(message),
         }
+
+    def _delete(self, args: Body) -> Body:
+        """chat.delete: a bot token deletes only the bot's own messages (others: cant_delete_message)."""
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not channel:
+            return _error("channel_not_found")
+        message = self._find(channel, ts)
+        if message is None:
+            return _error("message_not_found")
+        if message.get("bot_id") != BOT_ID:
+            return _error("cant_delete_message")
+        self._remove(channel, ts)
+        self._streaming.discard((channel, ts))
+        return {"ok": True, "channel": channel, "ts": ts}
 
     def _post_ephemeral(self, args: Body) -> Body:
         if not args.get("user"):

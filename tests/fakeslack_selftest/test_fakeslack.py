@@ -77,6 +77,34 @@ def test_ts_values_increase_and_updates_replace_the_text(fake: FakeSlack) -> Non
     assert missing.value.response["error"] == "message_not_found"
 
 
+def test_chat_delete_removes_only_the_bots_own_messages_and_people_delete_and_edit_theirs(
+    fake: FakeSlack,
+) -> None:
+    question = fake.add_message(CHANNEL_ID, "Hoeveel vakantiedagen?", user=USER_ID)
+    web = client(fake)
+    answer = web.chat_postMessage(channel=CHANNEL_ID, thread_ts=question, text="25 [1]")["ts"]
+
+    with pytest.raises(SlackApiError) as theirs:
+        web.chat_delete(channel=CHANNEL_ID, ts=question)
+    assert theirs.value.response["error"] == "cant_delete_message"
+    assert web.chat_delete(channel=CHANNEL_ID, ts=answer)["ts"] == answer
+    assert fake.messages(CHANNEL_ID) == []
+    with pytest.raises(SlackApiError) as again:
+        web.chat_delete(channel=CHANNEL_ID, ts=answer)
+    assert again.value.response["error"] == "message_not_found"
+    fake.assert_all_calls_valid()  # chat.delete checked against the method reference
+
+    before, after = fake.edit_message(CHANNEL_ID, question, "Hoeveel vakantiedagen per jaar?")
+    assert (before["text"], after["text"], after["edited"]["user"]) == (
+        "Hoeveel vakantiedagen?", "Hoeveel vakantiedagen per jaar?", USER_ID,
+    )  # fmt: skip
+    changed = payloads.message_changed(before, after, channel=CHANNEL_ID)
+    assert changed["message"]["ts"] == changed["previous_message"]["ts"] == question
+    assert fake.remove_message(CHANNEL_ID, question) is not None
+    assert web.conversations_history(channel=CHANNEL_ID)["messages"] == []
+    assert payloads.message_deleted(after, channel=CHANNEL_ID)["deleted_ts"] == question
+
+
 def test_streamed_answer_ends_as_one_message_with_its_blocks(fake: FakeSlack) -> None:
     web = client(fake)
     question_ts = fake.add_message(CHANNEL_ID, "What is the leave policy?", user=USER_ID)

@@ -1,0 +1,111 @@
+"""A question deleted or edited in Slack: what Bron stored for it is erased, and its answer goes too.
+
+Slack reports both as `message` events (any `message.*` subscription delivers them): subtype
+`message_deleted` with `deleted_ts`, and `message_changed` with the message as it now reads; a
+thread root deleted while it has replies arrives as `message_changed` to a `tombstone`. The person
+took those words back, so the stored question, Bron's answer, its sources and the votes on it are
+deleted (the database and the spool), and Bron deletes its answer message (`chat.delete`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.runtime import Runtime
+from bot.slack.metrics import BACKEND_ERRORS
+from bot.slack.questions import answers_in_thread, is_acknowledgement, strip_mention
+from feedback.errors import StoreError
+from feedback.privacy import erase_question
+
+log = logging.getLogger(__name__)
+
+WITHDRAWN_SUBTYPES = ("message_deleted", "message_changed")
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """One person's message that was deleted, or edited (`edited`: the message as it now reads)."""
+
+    channel: str
+    ts: str
+    edited: dict[str, Any] | None = None
+
+
+def withdrawal(event: dict[str, Any], bot_user_id: str | None) -> Withdrawal | None:
+    """The person's message a `message_deleted`/`message_changed` event concerns; None for Bron's own
+    messages (every streamed answer arrives as a string of `message_changed` events) and other subtypes."""
+    channel = str(event.get("channel") or "")
+    subtype = event.get("subtype")
+    if subtype == "message_deleted":
+        previous = event.get("previous_message") or {}
+        if previous.get("bot_id") or (bot_user_id and previous.get("user") == bot_user_id):
+            return None
+        ts = str(event.get("deleted_ts") or "")
+        return Withdrawal(channel, ts) if channel and ts else None
+    if subtype != "message_changed":
+        return None
+    message = event.get("message") or {}
+    ts = str(message.get("ts") or "")
+    if not channel or not ts or message.get("bot_id") or (bot_user_id and message.get("user") == bot_user_id):
+        return None
+    if message.get("subtype") == "tombstone":
+        return Withdrawal(channel, ts)
+    return Withdrawal(channel, ts, edited=message)
+
+
+def erase_answered(
+    runtime: Runtime, client: WebClient, withdrawn: Withdrawal, bot_user_id: str | None
+) -> bool:
+    """Erase what Bron stored for the message and delete Bron's answers to it; True when there were any.
+
+    An edit that leaves the question as stored (a link unfurled, a reply counted) erases nothing.
+    """
+    unless = None
+    if withdrawn.edited is not None:
+        unless = strip_mention(str(withdrawn.edited.get("text") or ""), bot_user_id)
+    try:
+        gone = erase_question(
+            runtime.store,
+            runtime.spool,
+            channel=withdrawn.channel,
+            question_ts=withdrawn.ts,
+            unless_text=unless,
+        )
+    except StoreError as exc:
+        BACKEND_ERRORS.labels(backend="store").inc()
+        log.error("question %s in %s withdrawn but not erased (retention will): %s", withdrawn.ts,
+                  withdrawn.channel, exc)  # fmt: skip
+        return False
+    for ts in gone.answer_messages:
+        try:
+            client.chat_delete(channel=withdrawn.channel, ts=ts)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "message_not_found":
+                log.error("answer %s to withdrawn question %s not deleted: %s", ts, withdrawn.ts, exc)
+        except SlackClientError as exc:
+            log.error("answer %s to withdrawn question %s not deleted: %s", ts, withdrawn.ts, exc)
+    if gone.interaction_ids:
+        log.info("question %s in %s withdrawn: %d answers erased", withdrawn.ts, withdrawn.channel,
+                 len(gone.interaction_ids))  # fmt: skip
+    return bool(gone.interaction_ids)
+
+
+def asks_again(edited: dict[str, Any], *, channel_type: str | None, bot_user_id: str | None) -> bool:
+    """Whether an edited question Bron had answered still asks Bron something, and is answered anew.
+
+    Why answer again rather than only forget: a person edits a question to fix a typo or add what was
+    missing, and expects the answer to the question as it now reads, as a colleague would give; the
+    old answer answers words that are no longer there. The edited text must pass the test a new
+    message would: in a DM anything but an acknowledgement; elsewhere the thread rule (it mentions
+    Bron, or reads as a question and mentions nobody else). "never mind" is not answered.
+    """
+    text = str(edited.get("text") or "")
+    user = str(edited.get("user") or "")
+    if channel_type == "im":
+        return not is_acknowledgement(text)
+    return answers_in_thread(text, user=user, askers={user}, bot_user_id=bot_user_id)

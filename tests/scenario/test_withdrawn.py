@@ -1,0 +1,177 @@
+"""A question deleted or edited in Slack, through the real app against the fake Slack.
+
+Deleted: the stored question, answer, sources and votes are erased and Bron deletes its answer
+(`chat.delete`). Edited: the same, and the question is answered as it now reads, unless it no longer
+asks anything. Before this, both events were ignored and the question stayed stored and answered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import select
+
+from bot.runtime import Runtime
+from feedback.feedback import record_feedback
+from feedback.models import Feedback, Interaction
+from feedback.settings import FlagRules
+from feedback.store import InteractionRecord, record_interaction
+from tests.fakeslack import FakeSlack, payloads
+from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID, USER_ID
+from tests.scenario.harness import build, send, wait_for_answers
+
+QUESTION = "How many vacation days does a full-time employee get per year?"
+
+
+def _until(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def _stored(runtime: Runtime, channel: str, question_ts: str) -> list[Interaction]:
+    with runtime.store.session() as session:
+        stmt = select(Interaction).where(
+            Interaction.channel == channel, Interaction.question_ts == question_ts
+        )
+        return list(session.scalars(stmt))
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def offline_app(offline_runtime: Runtime, fake: FakeSlack) -> App:
+    return build(offline_runtime, fake)
+
+
+def _answered(runtime: Runtime, fake: FakeSlack, text: str = QUESTION) -> tuple[str, str]:
+    """A question in the channel that Bron answered (a real bot message) and stored: (question, answer) ts."""
+    question = fake.add_message(CHANNEL_ID, f"<@{BOT_USER_ID}> {text}", user=USER_ID)
+    web = WebClient(token="xoxb-scenario", base_url=fake.base_url)
+    answer = str(web.chat_postMessage(channel=CHANNEL_ID, thread_ts=question, text="25 days [1].")["ts"])
+    with runtime.store.session() as session:
+        row = record_interaction(session, InteractionRecord(
+            question=text, answer="25 days [1].", language="en", abstained=False, model="test", chunks=[],
+            timings={}, surface="slack", asker=USER_ID, channel=CHANNEL_ID, thread_ts=question,
+            question_ts=question, message_ts=answer,
+        ))  # fmt: skip
+        record_feedback(session, row.id, vote="up", user="U0COLLEAGUE", rules=FlagRules())
+    return question, answer
+
+
+def _message(fake: FakeSlack, ts: str) -> dict[str, object]:
+    [found] = [m for m in fake.messages(CHANNEL_ID, bot_only=False) if m["ts"] == ts]
+    return found
+
+
+def test_a_deleted_question_is_erased_with_its_answer_and_votes(
+    offline_runtime: Runtime, offline_app: App, fake: FakeSlack
+) -> None:
+    question, answer = _answered(offline_runtime, fake)
+    previous = fake.remove_message(CHANNEL_ID, question)
+    assert previous is not None
+    send(offline_app, fake, payloads.event_callback(payloads.message_deleted(previous, channel=CHANNEL_ID)))
+
+    _until(lambda: not _stored(offline_runtime, CHANNEL_ID, question))
+    _until(lambda: all(m["ts"] != answer for m in fake.messages(CHANNEL_ID)))
+    [deleted] = [c for c in fake.calls("chat.delete") if c.args["ts"] == answer]
+    assert deleted.args["channel"] == CHANNEL_ID
+    with offline_runtime.store.session() as session:
+        assert session.scalar(select(Feedback).where(Feedback.user == "U0COLLEAGUE")) is None
+    fake.assert_all_calls_valid()
+
+
+def test_a_thread_root_deleted_with_replies_arrives_as_a_tombstone_and_is_erased(
+    offline_runtime: Runtime, offline_app: App, fake: FakeSlack
+) -> None:
+    question, answer = _answered(offline_runtime, fake)
+    before = _message(fake, question)
+    tombstone = {**before, "subtype": "tombstone", "text": "This message was deleted.", "hidden": True}
+    send(
+        offline_app,
+        fake,
+        payloads.event_callback(payloads.message_changed(before, tombstone, channel=CHANNEL_ID)),
+    )
+
+    _until(lambda: not _stored(offline_runtime, CHANNEL_ID, question))
+    _until(lambda: all(m["ts"] != answer for m in fake.messages(CHANNEL_ID)))
+    time.sleep(0.5)
+    assert not any(m.get("thread_ts") == question for m in fake.messages(CHANNEL_ID))  # not answered again
+
+
+def test_an_edit_that_keeps_the_words_and_brons_own_updates_erase_nothing(
+    offline_runtime: Runtime, offline_app: App, fake: FakeSlack
+) -> None:
+    question, answer = _answered(offline_runtime, fake)
+    before = _message(fake, question)
+    unfurled = {**before, "attachments": [{"from_url": "https://intranet.example/hr", "title": "HR"}]}
+    mine = _message(fake, answer)
+    streamed = {**mine, "text": "25 days [1]. More."}
+    send(
+        offline_app,
+        fake,
+        payloads.event_callback(payloads.message_changed(before, unfurled, channel=CHANNEL_ID)),
+    )
+    send(
+        offline_app,
+        fake,
+        payloads.event_callback(payloads.message_changed(mine, streamed, channel=CHANNEL_ID)),
+    )
+    removed = fake.remove_message(CHANNEL_ID, answer)
+    assert removed is not None
+    send(offline_app, fake, payloads.event_callback(payloads.message_deleted(removed, channel=CHANNEL_ID)))
+
+    time.sleep(1)
+    assert len(_stored(offline_runtime, CHANNEL_ID, question)) == 1
+    assert not [c for c in fake.calls("chat.delete") if c.args["ts"] == answer]
+
+
+def test_a_question_edited_into_thanks_is_erased_and_not_answered_again(
+    offline_runtime: Runtime, offline_app: App, fake: FakeSlack
+) -> None:
+    question, answer = _answered(offline_runtime, fake)
+    before, after = fake.edit_message(CHANNEL_ID, question, "never mind, thanks")
+    send(
+        offline_app,
+        fake,
+        payloads.event_callback(payloads.message_changed(before, after, channel=CHANNEL_ID)),
+    )
+
+    _until(lambda: not _stored(offline_runtime, CHANNEL_ID, question))
+    _until(lambda: all(m["ts"] != answer for m in fake.messages(CHANNEL_ID)))
+    time.sleep(0.5)
+    assert not any(m.get("thread_ts") == question for m in fake.messages(CHANNEL_ID))
+    assert not [c for c in fake.calls("assistant.threads.setStatus") if c.args["thread_ts"] == question]
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_a_real_answer_is_recorded_with_its_question_and_an_edit_is_answered_anew(runtime: Runtime) -> None:
+    """The whole path: Bron answers a DM, the person edits the question, the old answer and its record
+    go, and the question is answered as it now reads."""
+    with FakeSlack() as fake:
+        app = build(runtime, fake)
+        event = payloads.message_im("How many vacation days do I get?")
+        send(app, fake, payloads.event_callback(event))
+        [old] = wait_for_answers(fake, DM_CHANNEL_ID, event["ts"])
+        _until(lambda: any(r.message_ts == old["ts"] for r in _stored(runtime, DM_CHANNEL_ID, event["ts"])))
+
+        before, after = fake.edit_message(DM_CHANNEL_ID, event["ts"], QUESTION)
+        edit = payloads.message_changed(before, after, channel=DM_CHANNEL_ID, channel_type="im")
+        send(app, fake, payloads.event_callback(edit))
+
+        _until(lambda: all(m["ts"] != old["ts"] for m in fake.messages(DM_CHANNEL_ID)), timeout=30)
+        [new] = wait_for_answers(fake, DM_CHANNEL_ID, event["ts"])
+        assert new["ts"] != old["ts"]
+        _until(lambda: [r.question for r in _stored(runtime, DM_CHANNEL_ID, event["ts"])] == [QUESTION])
+        fake.assert_all_calls_valid()

@@ -1,0 +1,84 @@
+"""A question deleted or edited in Slack is erased from the store and the spool (SQLite and PostgreSQL).
+
+On bcb969d a deleted Slack message left its question, Bron's answer and the votes on it stored until
+retention, and the store did not even record which message asked (only Bron's answer's ts). The Slack
+side (listener, chat.delete, answering an edit anew) is in tests/scenario/test_withdrawn.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from feedback.feedback import record_feedback
+from feedback.models import Feedback, Flag, Interaction, RetrievedChunk, Review
+from feedback.privacy import erase_question
+from feedback.review import resolve_flag
+from feedback.settings import FlagRules
+from feedback.spool import FeedbackEntry, Spool
+from feedback.store import FeedbackStore, record_interaction
+from tests.unit.feedback.records import verlof_record
+
+CHANNEL, ROOT, FOLLOW_UP = "C0HR000001", "1710000000.000100", "1710000000.000300"
+
+
+def _count(store: FeedbackStore, model: type) -> int:
+    with store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_the_deleted_question_goes_with_its_answer_sources_votes_and_reviews(
+    store_url: str, tmp_path: Path
+) -> None:
+    store = FeedbackStore(store_url)
+    spool = Spool(tmp_path / "spool.jsonl")
+    try:
+        with store.session() as session:
+            asked = record_interaction(session, verlof_record(
+                question="Mag ik mijn verlof meenemen?", channel=CHANNEL, thread_ts=ROOT, question_ts=ROOT,
+                message_ts="1710000000.000200",
+            ))  # fmt: skip
+            kept = record_interaction(session, verlof_record(
+                question="En voor parttimers?", channel=CHANNEL, thread_ts=ROOT, question_ts=FOLLOW_UP,
+                message_ts="1710000000.000400",
+            ))  # fmt: skip
+            record_feedback(
+                session, asked.id, vote="down", user="U0BOB0002", rules=FlagRules(), comment="mis"
+            )
+            record_feedback(session, kept.id, vote="up", user="U0BOB0002", rules=FlagRules())
+            asked_id, kept_id = asked.id, kept.id
+        with store.session() as session:
+            flag = session.scalars(select(Flag).where(Flag.interaction_id == asked_id)).one()
+            resolve_flag(session, flag.id, verdict="hallucination", reviewer="alice", note="fout")
+        spool.add_interaction(verlof_record(
+            question="Mag ik mijn verlof meenemen?", channel=CHANNEL, question_ts=ROOT, interaction_id="s" * 32
+        ))  # fmt: skip
+        spool.add_feedback(FeedbackEntry(interaction_id="s" * 32, vote="up", user="U0BOB0002"))
+        spool.add_feedback(FeedbackEntry(interaction_id=kept_id, vote="down", user="U0BOB0002"))
+
+        unchanged = erase_question(
+            store, spool, channel=CHANNEL, question_ts=ROOT, unless_text="Mag ik mijn verlof meenemen?"
+        )
+        assert unchanged.interaction_ids == [] and "s" * 32 in spool.path.read_text()
+        assert _count(store, Interaction) == 2
+
+        gone = erase_question(store, spool, channel=CHANNEL, question_ts=ROOT)
+        assert gone.answer_messages == ["1710000000.000200"]
+        assert sorted(gone.interaction_ids) == sorted([asked_id, "s" * 32])
+        with store.session() as session:
+            assert (
+                session.get(Interaction, asked_id) is None and session.get(Interaction, kept_id) is not None
+            )
+            assert session.scalar(select(func.count()).select_from(Feedback)) == 1
+            assert session.scalar(
+                select(func.count()).select_from(RetrievedChunk).where(RetrievedChunk.interaction_id == asked_id)
+            ) == 0  # fmt: skip
+        assert _count(store, Review) == 0
+        left = spool.path.read_text()
+        assert "s" * 32 not in left and kept_id in left
+        # another channel's message with the same ts is someone else's
+        assert erase_question(store, spool, channel="C0OTHER001", question_ts=FOLLOW_UP).interaction_ids == []
+        assert _count(store, Interaction) == 1
+    finally:
+        store.close()
