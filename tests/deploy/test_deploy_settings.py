@@ -18,6 +18,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from bot.settings import Settings, load_settings, reveal
+from feedback.spool import spool_path
 from tests.deploy.manifests import (
     ENV_EXAMPLE,
     K8S,
@@ -184,3 +185,25 @@ def test_the_sync_cronjob_reads_its_sources_and_their_secret(monkeypatch: pytest
     secret = settings.sources["sharepoint"].client_secret  # type: ignore[union-attr]
     assert secret.get_secret_value() == "secret-bron_sources__sharepoint__client_secret"
     assert make_url(settings.store_url).host == "bron-pg-rw"  # cursors live in the shared database
+
+
+def test_each_replica_purges_its_own_spool_and_the_cronjob_the_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replica's spool sits in its own emptyDir, out of the purge CronJob's reach: retention holds only
+    if every replica runs the schedule (`bron run` does with RETENTION_DAYS set), with the job's period."""
+    envs = dict(_k8s_environment())
+    bot = _load(monkeypatch, envs["base/bron/deployment.yaml:bron"])
+    job = _load(monkeypatch, envs["jobs/purge-cronjob.yaml:purge"])
+    assert bot.store.retention_days and bot.store.retention_interval_h > 0
+    assert job.store.retention_days == bot.store.retention_days
+
+    [deployment] = load_documents(K8S / "base" / "bron" / "deployment.yaml")
+    spec = pod_spec(deployment)
+    assert spec is not None
+    spool = spool_path(bot.store, bot.data_dir)
+    [mount] = [
+        m for m in spec["containers"][0]["volumeMounts"] if spool.is_relative_to(m["mountPath"])
+    ]  # fmt: skip
+    [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert "emptyDir" in volume  # per pod: no other pod, the CronJob included, could purge it

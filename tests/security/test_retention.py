@@ -116,4 +116,6 @@ def test_kubernetes_runs_the_purge_on_a_schedule() -> None:
     [container] = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert container["args"] == ["purge"] and job["spec"]["schedule"]
-    assert env["BRON_STORE__RETENTION_DAYS"] and "postgresql" in env["BRON_STORE__URL"]
+    assert "postgresql" in env["BRON_STORE__URL"]
+    # the period comes from bron-config, as for the replicas (tests/deploy/test_deploy_settings.py)
+    assert container["envFrom"] == [{"configMapRef": {"name": "bron-config"}}]
