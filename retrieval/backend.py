@@ -43,6 +43,11 @@ class SearchBackend(Protocol):
 
     def count_chunks(self) -> int: ...
 
+    def check_shape(self) -> None:
+        """Raise IndexShapeError (naming `bron reindex`) if the index was built with other settings;
+        an index not built yet passes."""
+        ...
+
     def close(self) -> None: ...
 
 

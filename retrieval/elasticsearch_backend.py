@@ -621,6 +621,9 @@ class ElasticsearchBackend:
             )
         return [q.chunk_from_source(d["_source"]) for d in docs["docs"] if d.get("found")]
 
+    def check_shape(self) -> None:
+        self._check_shape()
+
     def count_chunks(self) -> int:
         with self._errors("count chunks"):
             return int(self._client.count(index=self._chunks)["count"])

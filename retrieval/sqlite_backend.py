@@ -454,6 +454,9 @@ class SQLiteBackend:
         by_id = {cid: _from_meta(meta) for cid, meta in rows}
         return [by_id[c] for c in chunk_ids if c in by_id]
 
+    def check_shape(self) -> None:
+        self._usable()
+
     def count_chunks(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])

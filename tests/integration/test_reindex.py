@@ -129,3 +129,24 @@ def test_elasticsearch_reindexes_into_a_new_version_behind_the_alias(es_url: str
         assert unchanged.added == unchanged.updated == [] and len(unchanged.unchanged) == 2
     finally:
         backend.close()
+
+
+def test_bron_starts_only_on_an_elasticsearch_index_of_its_own_shape(es_url: str, tmp_path: Path) -> None:
+    """A replica with new chunking settings and no corpus of its own (production's Elasticsearch) used to
+    start and fail on the first question; now it refuses at start with the way out."""
+    from bot.runtime import open_runtime
+
+    before = _es_settings(tmp_path, es_url, 180)
+    embedder = build_embedder(before)
+    backend = build_backend(before, embedder)
+    try:
+        backend.ensure_index()  # type: ignore[attr-defined]
+        ingest_paths([_corpus(tmp_path)], backend=backend, embedder=embedder, settings=before.retrieval)
+    finally:
+        backend.close()
+
+    with open_runtime(before, with_llm=False) as runtime:
+        assert runtime.backend.count_chunks() > 0
+    refused = pytest.raises(IndexShapeError, match=r"chunk_words: index 180, settings 60.*bron reindex")
+    with refused, open_runtime(_es_settings(tmp_path, es_url, 60), with_llm=False):
+        pass
