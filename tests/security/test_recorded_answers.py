@@ -57,6 +57,12 @@ class HrAnswer:
     ts: str
 
 
+def _linked(runtime: Runtime, ts: str) -> bool:
+    """A reaction finds the answer only once the answer's row holds its message ts."""
+    with runtime.store.session() as session:
+        return find_by_message(session, HR_CHANNEL, ts) is not None
+
+
 @pytest.fixture(scope="module")
 def hr_answer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HrAnswer]:
     root = tmp_path_factory.mktemp("docs")
@@ -98,6 +104,10 @@ def hr_answer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HrAnswer]:
         send(app, fake, event)
         [message] = wait_for_answers(fake, HR_CHANNEL, event["event"]["ts"])
         assert "salarissen.md" in block_text(message["blocks"])  # the hr channel is shown its source
+        deadline = time.monotonic() + 30  # the answer is linked to its message just after it is posted
+        while not _linked(runtime, message["ts"]):
+            assert time.monotonic() < deadline, "the answer was never linked to its message"
+            time.sleep(0.05)
         reaction = payloads.reaction_added("thumbsdown", item_channel=HR_CHANNEL, item_ts=message["ts"],
                                            user=HR_USER)  # fmt: skip
         send(app, fake, payloads.event_callback(reaction))
