@@ -1,5 +1,8 @@
 """Block Kit for answers, sources and flags; pure functions from `Answer` (or stored rows) to dicts.
 
+Built with slack_sdk's Block Kit models, which check Slack's own limits (lengths, counts) as they are
+made, and turned into the dicts the Web API calls take.
+
 An answer message is: the text with its [n] markers (sentences the grounding check could not
 support marked with ⚠️), the numbered sources as links, a groundedness line, the feedback buttons
 and a Sources button. The buttons carry the interaction id, so a click finds its answer even on an
@@ -10,6 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextActionsBlock,
+    ContextBlock,
+    FeedbackButtonObject,
+    FeedbackButtonsElement,
+    MarkdownTextObject,
+    SectionBlock,
+)
 
 from bot.asking import doubtful_sentences, grounding_dict, mark_sentences
 from bot.slack.escaping import escape_answer, escape_mrkdwn, slack_link
@@ -27,6 +41,19 @@ SECTION_LIMIT = 3000
 WARNING = "⚠️"
 
 escape = escape_mrkdwn  # the name the other Slack modules import
+
+
+def section(mrkdwn: str) -> Block:
+    return SectionBlock(text=MarkdownTextObject(text=mrkdwn)).to_dict()
+
+
+def context_line(mrkdwn: str) -> Block:
+    return ContextBlock(elements=[MarkdownTextObject(text=mrkdwn)]).to_dict()
+
+
+def button_row(action_id: str, label: str, value: str) -> Block:
+    """One button in an actions block; `value` carries what the click needs (an interaction id)."""
+    return ActionsBlock(elements=[ButtonElement(action_id=action_id, text=label, value=value)]).to_dict()
 
 
 def source_line(number: int, *, title: str, heading: str, location: str) -> str:
@@ -61,30 +88,24 @@ def text_sections(body: str) -> list[Block]:
             cut = max(body.rfind("\n", 0, SECTION_LIMIT), body.rfind(" ", 0, SECTION_LIMIT))
             cut = cut if cut > 0 else SECTION_LIMIT
             piece, body = body[:cut], body[cut:].lstrip()
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": piece}})
+        blocks.append(section(piece))
     return blocks
 
 
 def feedback_actions(interaction_id: str) -> Block:
-    return {
-        "type": "context_actions",
-        "elements": [
-            {
-                "type": "feedback_buttons",
-                "action_id": FEEDBACK_ACTION,
-                "positive_button": {
-                    "text": {"type": "plain_text", "text": "👍"},
-                    "value": f"up:{interaction_id}",
-                    "accessibility_label": "Good answer",
-                },
-                "negative_button": {
-                    "text": {"type": "plain_text", "text": "👎"},
-                    "value": f"down:{interaction_id}",
-                    "accessibility_label": "Bad answer",
-                },
-            }
-        ],
-    }
+    return ContextActionsBlock(
+        elements=[
+            FeedbackButtonsElement(
+                action_id=FEEDBACK_ACTION,
+                positive_button=FeedbackButtonObject(
+                    text="👍", value=f"up:{interaction_id}", accessibility_label="Good answer"
+                ),
+                negative_button=FeedbackButtonObject(
+                    text="👎", value=f"down:{interaction_id}", accessibility_label="Bad answer"
+                ),
+            )
+        ]
+    ).to_dict()
 
 
 def answer_footer(answer: Answer, *, interaction_id: str | None) -> list[Block]:
@@ -109,22 +130,10 @@ def answer_footer(answer: Answer, *, interaction_id: str | None) -> list[Block]:
             context.append(text(lang, "weak"))
         if answer.uncovered_terms:
             context.append(text(lang, "uncovered", terms=", ".join(answer.uncovered_terms)))
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+        blocks.append(context_line(" · ".join(context)))
     if interaction_id is not None:
         blocks.append(feedback_actions(interaction_id))
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": SOURCES_ACTION,
-                        "text": {"type": "plain_text", "text": text(lang, "sources_button")},
-                        "value": interaction_id,
-                    }
-                ],
-            }
-        )
+        blocks.append(button_row(SOURCES_ACTION, text(lang, "sources_button"), interaction_id))
     return blocks
 
 
@@ -145,7 +154,7 @@ def chunk_blocks(
     A cited chunk shows the sentences of it the answer rests on (`spans`, per citation number, from
     `bot.asking.supporting_spans`), so that a person can check the citation; other chunks a snippet.
     """
-    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(title_line)}*"}}]
+    blocks: list[Block] = [section(f"*{escape(title_line)}*")]
     for number, chunk in enumerate(chunks, start=1):
         line = source_line(
             chunk.citation or number, title=chunk.title, heading=chunk.heading, location=chunk.location
@@ -161,7 +170,7 @@ def chunk_blocks(
 
 def hit_blocks(title_line: str, hits: Iterable[Hit]) -> list[Block]:
     """A plain source search: no generation, just the chunks and where they are."""
-    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(title_line)}*"}}]
+    blocks: list[Block] = [section(f"*{escape(title_line)}*")]
     for hit in hits:
         c = hit.chunk
         line = source_line(hit.rank, title=c.title, heading=c.heading, location=c.location)
@@ -170,7 +179,7 @@ def hit_blocks(title_line: str, hits: Iterable[Hit]) -> list[Block]:
 
 
 def flag_blocks(title_line: str, flags: Sequence[Flag]) -> list[Block]:
-    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(title_line)}*"}}]
+    blocks: list[Block] = [section(f"*{escape(title_line)}*")]
     for flag in flags:
         i = flag.interaction
         when = flag.created_at.strftime("%Y-%m-%d %H:%M")

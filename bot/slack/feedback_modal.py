@@ -19,11 +19,26 @@ from typing import Any, Literal
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
+from slack_sdk.models.blocks import (
+    InputBlock,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+)
+from slack_sdk.models.views import View
 
 from bot.asking import supporting_spans
 from bot.runtime import Runtime
 from bot.slack.access import SlackAccess
-from bot.slack.blocks import FEEDBACK_ACTION, FEEDBACK_DETAILS_ACTION, SOURCES_ACTION, chunk_blocks
+from bot.slack.blocks import (
+    FEEDBACK_ACTION,
+    FEEDBACK_DETAILS_ACTION,
+    SOURCES_ACTION,
+    button_row,
+    chunk_blocks,
+    section,
+)
 from bot.slack.lookups import add_feedback_details
 from bot.slack.metrics import BACKEND_ERRORS, FLAGS, THUMBS_DOWN
 from bot.slack.pool import Pools
@@ -91,36 +106,30 @@ def record_vote(
 
 
 def feedback_modal(feedback_id: str, language: str, *, interaction_id: str = "") -> dict[str, Any]:
-    options = [
-        {"text": {"type": "plain_text", "text": text(language, f"reason.{r}")}, "value": r} for r in REASONS
-    ]
+    def free_text(block_id: str, label: str) -> InputBlock:
+        return InputBlock(
+            block_id=block_id,
+            optional=True,
+            label=label,
+            element=PlainTextInputElement(action_id=block_id, multiline=True),
+        )
 
-    def free_text(block_id: str, label: str) -> dict[str, Any]:
-        return {
-            "type": "input",
-            "block_id": block_id,
-            "optional": True,
-            "label": {"type": "plain_text", "text": label},
-            "element": {"type": "plain_text_input", "action_id": block_id, "multiline": True},
-        }
-
-    return {
-        "type": "modal",
-        "callback_id": MODAL_CALLBACK,
-        "private_metadata": json.dumps({"feedback_id": feedback_id, "interaction_id": interaction_id}),
-        "title": {"type": "plain_text", "text": text(language, "modal_title")},
-        "submit": {"type": "plain_text", "text": text(language, "modal_submit")},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "reason",
-                "label": {"type": "plain_text", "text": text(language, "modal_reason")},
-                "element": {"type": "radio_buttons", "action_id": "reason", "options": options},
-            },
+    reasons = RadioButtonsElement(
+        action_id="reason",
+        options=[Option(text=PlainTextObject(text=text(language, f"reason.{r}")), value=r) for r in REASONS],
+    )
+    return View(
+        type="modal",
+        callback_id=MODAL_CALLBACK,
+        private_metadata=json.dumps({"feedback_id": feedback_id, "interaction_id": interaction_id}),
+        title=text(language, "modal_title"),
+        submit=text(language, "modal_submit"),
+        blocks=[
+            InputBlock(block_id="reason", label=text(language, "modal_reason"), element=reasons),
             free_text("comment", text(language, "modal_comment")),
             free_text("correct_answer", text(language, "modal_correct")),
         ],
-    }
+    ).to_dict()
 
 
 def feedback_from_reaction(
@@ -149,18 +158,8 @@ def feedback_from_reaction(
             thread_ts=thread_ts,
             text=prompt,
             blocks=[
-                {"type": "section", "text": {"type": "mrkdwn", "text": prompt}},
-                {
-                    "type": "actions",
-                    "elements": [
-                        {
-                            "type": "button",
-                            "action_id": FEEDBACK_DETAILS_ACTION,
-                            "text": {"type": "plain_text", "text": text(language, "tell_more")},
-                            "value": f"{feedback_id}:{language}",
-                        }
-                    ],
-                },
+                section(prompt),
+                button_row(FEEDBACK_DETAILS_ACTION, text(language, "tell_more"), f"{feedback_id}:{language}"),
             ],
         )
     except SlackClientError as exc:

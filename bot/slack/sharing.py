@@ -18,7 +18,15 @@ from slack_sdk.errors import SlackClientError
 
 from bot.runtime import Runtime
 from bot.slack.access import SlackAccess
-from bot.slack.blocks import Block, escape, feedback_actions, source_line, text_sections
+from bot.slack.blocks import (
+    Block,
+    button_row,
+    context_line,
+    escape,
+    feedback_actions,
+    source_line,
+    text_sections,
+)
 from bot.slack.escaping import escape_answer
 from bot.slack.pool import Pools
 from bot.slack.texts import text, unavailable
@@ -33,22 +41,8 @@ SHARE_ACTION = "bron_share"
 ESCALATE_ACTION = "bron_ask_person"
 
 
-def _button(action_id: str, interaction_id: str, label: str) -> Block:
-    return {
-        "type": "actions",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "text": {"type": "plain_text", "text": label},
-                "value": interaction_id,
-            }
-        ],
-    }
-
-
 def share_button(interaction_id: str, language: str) -> Block:
-    return _button(SHARE_ACTION, interaction_id, text(language, "share"))
+    return button_row(SHARE_ACTION, text(language, "share"), interaction_id)
 
 
 def owner_for(owners: dict[str, str], collections: list[str | None]) -> str | None:
@@ -57,7 +51,7 @@ def owner_for(owners: dict[str, str], collections: list[str | None]) -> str | No
 
 
 def escalate_button(interaction_id: str, language: str) -> Block:
-    return _button(ESCALATE_ACTION, interaction_id, text(language, "ask_person"))
+    return button_row(ESCALATE_ACTION, text(language, "ask_person"), interaction_id)
 
 
 def shared_blocks(interaction: Interaction, *, sharer: str) -> list[Block]:
@@ -69,7 +63,7 @@ def shared_blocks(interaction: Interaction, *, sharer: str) -> list[Block]:
     intro = text(
         interaction.language, "shared_by", user=f"<@{sharer}>", question=escape(interaction.question)
     )
-    blocks: list[Block] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": intro}]}]
+    blocks: list[Block] = [context_line(intro)]
     blocks += text_sections(escape_answer(interaction.answer))
     if lines:
         blocks += text_sections(f"*{text(interaction.language, 'sources')}*\n" + "\n".join(lines))
