@@ -320,7 +320,7 @@ def sync_command(
 
     settings = settings_for_cli()
     if not settings.sources:
-        err.print("No sources configured: add [sources.NAME] to bron.toml (see deploy/README.md).")
+        err.print("No sources configured: add \\[sources.NAME] to bron.toml (see deploy/README.md).")
         raise typer.Exit(1)
     failed = False
     with friendly_errors():

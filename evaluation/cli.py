@@ -70,10 +70,12 @@ def _indexed_clapnq(runtime: Runtime, folder: Path) -> list[Case]:
 
 @eval_app.command("retrieval")
 def retrieval_command(
-    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl")],
-    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl")],
-    qrels: Annotated[Path, typer.Option(help="qrels TSV to report on (test)")],
-    train_qrels: Annotated[Path | None, typer.Option(help="qrels TSV to tune fusion on (train)")] = None,
+    corpus: Annotated[Path, typer.Option(exists=True, help="BEIR corpus.jsonl")],
+    queries: Annotated[Path, typer.Option(exists=True, help="BEIR queries.jsonl")],
+    qrels: Annotated[Path, typer.Option(exists=True, help="qrels TSV to report on (test)")],
+    train_qrels: Annotated[
+        Path | None, typer.Option(exists=True, help="qrels TSV to tune fusion on (train)")
+    ] = None,
     chunk_words: Annotated[
         int | None, typer.Option(help="chunk size in words; default: BRON_RETRIEVAL__CHUNK_WORDS")
     ] = None,
@@ -131,10 +133,12 @@ def retrieval_command(
 @eval_app.command("answers")
 def answers_command(
     clapnq: Annotated[
-        Path | None, typer.Option(help="folder with clapnq_dev_*.jsonl: index its passages, ask all")
+        Path | None,
+        typer.Option(exists=True, help="folder with clapnq_dev_*.jsonl: index its passages, ask all"),
     ] = None,
     regression: Annotated[
-        Path | None, typer.Option(help="`bron export eval` JSONL, asked against the configured index")
+        Path | None,
+        typer.Option(exists=True, help="`bron export eval` JSONL, asked against the configured index"),
     ] = None,
     limit: Annotated[
         int | None, typer.Option(help="ask a fixed random sample of N answerable + N unanswerable")
@@ -205,7 +209,7 @@ def answers_command(
 
 @eval_app.command("abstention")
 def abstention_command(
-    clapnq: Annotated[Path, typer.Option(help="folder with clapnq_dev_*.jsonl")] = Path(
+    clapnq: Annotated[Path, typer.Option(exists=True, help="folder with clapnq_dev_*.jsonl")] = Path(
         "../shared/data/clapnq_dev"
     ),
     answers_log: Annotated[
@@ -283,9 +287,9 @@ def hallucination_command(
     dataset: Annotated[
         str, typer.Option(help="summedits (the measure) or halueval (a sanity check)")
     ] = "summedits",
-    data_dir: Annotated[Path, typer.Option(help="folder holding summedits/ and halueval_qa/")] = Path(
-        "../shared/data"
-    ),
+    data_dir: Annotated[
+        Path, typer.Option(exists=True, help="folder holding summedits/ and halueval_qa/")
+    ] = Path("../shared/data"),
     out_dir: Annotated[Path | None, typer.Option(help="write <dataset>.json here")] = Path(
         "bench/hallucination"
     ),
@@ -309,8 +313,8 @@ def hallucination_command(
 
 @eval_app.command("latency")
 def latency_command(
-    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl whose text fills the index")],
-    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl")],
+    corpus: Annotated[Path, typer.Option(exists=True, help="BEIR corpus.jsonl whose text fills the index")],
+    queries: Annotated[Path, typer.Option(exists=True, help="BEIR queries.jsonl")],
     chunks: Annotated[int, typer.Option(help="index size in chunks")] = 100_000,
     work_dir: Annotated[Path, typer.Option(help="where the synthetic index lives")] = Path(".bron/bench"),
     out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
@@ -496,7 +500,9 @@ def _print_citations(report: dict[str, Any]) -> None:
 
 @eval_app.command("conversation")
 def conversation_command(
-    conversations: Annotated[Path | None, typer.Option(help="the conversation set (JSON)")] = None,
+    conversations: Annotated[
+        Path | None, typer.Option(exists=True, help="the conversation set (JSON)")
+    ] = None,
     clapnq: Annotated[
         Path, typer.Option(help="folder with clapnq_dev_*.jsonl (its passages are indexed)")
     ] = Path("../shared/data/clapnq_dev"),
@@ -638,10 +644,10 @@ def conversation_command(
 @eval_app.command("support-margin")
 def support_margin_command(
     tune_log: Annotated[
-        Path, typer.Option(help="per-question log of `bron eval answers --half tune`")
+        Path, typer.Option(exists=True, help="per-question log of `bron eval answers --half tune`")
     ] = Path("bench/answers/clapnq-tune-bar085.answers.jsonl"),
     report_log: Annotated[
-        Path | None, typer.Option(help="the report half's log, to report the margin on")
+        Path | None, typer.Option(exists=True, help="the report half's log, to report the margin on")
     ] = Path("bench/answers/clapnq.answers.jsonl"),
     clapnq: Annotated[Path, typer.Option(help="folder with clapnq_dev_*.jsonl")] = Path(
         "../shared/data/clapnq_dev"

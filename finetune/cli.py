@@ -105,7 +105,9 @@ def data(
             "(default DATA_DIR/index.sqlite); a file under no recorded root is left out"
         ),
     ] = None,
-    sft: Annotated[list[Path] | None, typer.Option(help="`bron export sft` JSONL file (repeatable)")] = None,
+    sft: Annotated[
+        list[Path] | None, typer.Option(exists=True, help="`bron export sft` JSONL file (repeatable)")
+    ] = None,
     generate: Annotated[bool, typer.Option(help="ask the LLM for question/answer pairs per chunk")] = True,
     llm_url: LlmUrl = None,
     model: str = "bron-local",
@@ -171,7 +173,7 @@ def data(
 
 @app.command("export-base")
 def export_base_cmd(
-    base: Annotated[Path, typer.Argument(help="a .gguf file or Hugging Face folder")],
+    base: Annotated[Path, typer.Argument(exists=True, help="a .gguf file or Hugging Face folder")],
     out: Annotated[Path, typer.Argument(help="folder for the safetensors model vLLM serves")],
 ) -> None:
     """Dequantise a GGUF into a safetensors folder: vLLM serves LoRA on that, and training uses the same."""
@@ -184,8 +186,8 @@ def export_base_cmd(
 
 @app.command()
 def train(
-    base: Annotated[Path, typer.Option(help="base model: Hugging Face folder or .gguf file")],
-    data: Annotated[Path, typer.Option(help="folder with train.jsonl and valid.jsonl")],
+    base: Annotated[Path, typer.Option(exists=True, help="base model: Hugging Face folder or .gguf file")],
+    data: Annotated[Path, typer.Option(exists=True, help="folder with train.jsonl and valid.jsonl")],
     out: Annotated[Path, typer.Option(help="adapter folder to write")],
     steps: int = 100,
     rank: int = 8,
@@ -217,7 +219,7 @@ def train(
 
 @app.command("eval")
 def eval_cmd(
-    data: Annotated[Path, typer.Option(help="folder with valid.jsonl")],
+    data: Annotated[Path, typer.Option(exists=True, help="folder with valid.jsonl")],
     llm_url: Annotated[str, typer.Option(help="OpenAI-compatible base URL serving base and adapter (…/v1)")],
     base_model: Annotated[str, typer.Option(help="served name of the base model")],
     adapter: Annotated[str, typer.Option(help="served name of the adapter")],
@@ -277,10 +279,10 @@ VllmKey = Annotated[
 
 @app.command("promote")
 def promote_cmd(
-    adapter_dir: Annotated[Path, typer.Argument(help="the trained adapter folder")],
+    adapter_dir: Annotated[Path, typer.Argument(exists=True, help="the trained adapter folder")],
     served_dir: Annotated[Path, typer.Option(help="the adapters volume every vLLM replica reads")],
     eval_report: Annotated[
-        Path | None, typer.Option(help="the report `bron finetune eval --report` wrote")
+        Path | None, typer.Option(exists=True, help="the report `bron finetune eval --report` wrote")
     ] = None,
     name: Annotated[
         str, typer.Option(help="adapter family; versions are served as NAME-vN")
