@@ -81,6 +81,8 @@ def settings_for_cli() -> Settings:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # every command brings the database up to date first; that is news only in `bron migrate`
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return settings
 
 
@@ -278,6 +280,7 @@ def migrate() -> None:
     from feedback.migrate import upgrade
 
     settings = settings_for_cli()
+    logging.getLogger("alembic").setLevel(logging.INFO)
     with friendly_errors():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.store_url)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,15 @@ def test_a_missing_input_file_is_named_without_a_traceback(runner: CliRunner, ar
 def test_bron_sync_without_sources_says_what_to_add(runner: CliRunner) -> None:
     result = runner.invoke(app, ["sync"])
     assert "add [sources.NAME] to bron.toml" in result.output  # rich had read it as markup and dropped it
+
+
+def test_commands_do_not_narrate_the_schema_check_but_migrate_does(tmp_path: Path) -> None:
+    """Every command brings the database up to date; Alembic's INFO lines were printed by each of them."""
+    env = {**os.environ, "BRON_DATA_DIR": str(tmp_path / "data")}
+    bron = [str(Path(sys.executable).parent / "bron")]
+    export = subprocess.run([*bron, "privacy", "export", "U1"], env=env, capture_output=True, text=True)
+    assert export.returncode == 0, export.stderr
+    assert "alembic" not in export.stderr
+    migrate = subprocess.run([*bron, "migrate"], env={**env, "BRON_DATA_DIR": str(tmp_path / "d2")},
+                             capture_output=True, text=True)  # fmt: skip
+    assert migrate.returncode == 0 and "Running upgrade" in migrate.stderr
