@@ -209,13 +209,14 @@ def answers_command(
 
 @eval_app.command("abstention")
 def abstention_command(
-    clapnq: Annotated[Path, typer.Option(exists=True, help="folder with clapnq_dev_*.jsonl")] = Path(
+    clapnq: Annotated[Path, typer.Option(help="folder with clapnq_dev_*.jsonl")] = Path(
         "../shared/data/clapnq_dev"
     ),
     answers_log: Annotated[
         Path | None,
         typer.Option(
-            help="per-question log of `bron eval answers --half tune` run with a low bar: choose for the whole pipeline"
+            exists=True,
+            help="per-question log of `bron eval answers --half tune` run with a low bar: choose for the whole pipeline",
         ),
     ] = None,
     hold_bar: Annotated[
@@ -241,6 +242,10 @@ def abstention_command(
             hold_bar=hold_bar,
         )
     else:
+        if not clapnq.is_dir():
+            raise typer.BadParameter(
+                f"{clapnq} is not a folder (give --clapnq or --answers-log)", param_hint="--clapnq"
+            )
         with open_runtime(_clapnq_settings(settings), with_llm=False) as runtime:
             cases = _indexed_clapnq(runtime, clapnq)
             evidence = collect_evidence(
@@ -340,6 +345,8 @@ def latency_command(
     console.print(
         f"  search without embedding / matrix product (p50): {result['search_over_matrix_product_p50']}x"
     )
+    console.print(f"  first search: {result['first_search_loads_index_ms']} ms (loads the index); after a "
+                  f"sync rewrote 5 documents: {result['first_search_after_5_documents_rewritten_ms']} ms")  # fmt: skip
     result["command"] = _command_line()
     console.print(f"reproduce: {result['command']}")
     _write(out, result)

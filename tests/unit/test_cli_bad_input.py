@@ -38,6 +38,14 @@ def test_a_missing_input_file_is_named_without_a_traceback(runner: CliRunner, ar
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_abstention_from_a_log_needs_no_clapnq_folder(runner: CliRunner, tmp_path: Path) -> None:
+    """The documented `bron eval abstention --answers-log …` reads only the log (review finding)."""
+    (tmp_path / "answers.jsonl").write_text("\n")
+    assert runner.invoke(app, ["eval", "abstention", "--answers-log", "answers.jsonl"]).exit_code == 0
+    missing = runner.invoke(app, ["eval", "abstention"])
+    assert missing.exit_code == 2 and "clapnq_dev is not a folder" in missing.output
+
+
 def test_bron_sync_without_sources_says_what_to_add(runner: CliRunner) -> None:
     result = runner.invoke(app, ["sync"])
     assert "add [sources.NAME] to bron.toml" in result.output  # rich had read it as markup and dropped it
