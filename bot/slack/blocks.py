@@ -154,7 +154,7 @@ def chunk_blocks(
     A cited chunk shows the sentences of it the answer rests on (`spans`, per citation number, from
     `bot.asking.supporting_spans`), so that a person can check the citation; other chunks a snippet.
     """
-    blocks: list[Block] = [section(f"*{escape(title_line)}*")]
+    blocks: list[Block] = [section(f"*{escape(_snippet(title_line, 300))}*")]
     for number, chunk in enumerate(chunks, start=1):
         line = source_line(
             chunk.citation or number, title=chunk.title, heading=chunk.heading, location=chunk.location
@@ -170,7 +170,7 @@ def chunk_blocks(
 
 def hit_blocks(title_line: str, hits: Iterable[Hit]) -> list[Block]:
     """A plain source search: no generation, just the chunks and where they are."""
-    blocks: list[Block] = [section(f"*{escape(title_line)}*")]
+    blocks: list[Block] = [section(f"*{escape(_snippet(title_line, 300))}*")]
     for hit in hits:
         c = hit.chunk
         line = source_line(hit.rank, title=c.title, heading=c.heading, location=c.location)
@@ -179,7 +179,7 @@ def hit_blocks(title_line: str, hits: Iterable[Hit]) -> list[Block]:
 
 
 def flag_blocks(title_line: str, flags: Sequence[Flag]) -> list[Block]:
-    blocks: list[Block] = [section(f"*{escape(title_line)}*")]
+    blocks: list[Block] = [section(f"*{escape(_snippet(title_line, 300))}*")]
     for flag in flags:
         i = flag.interaction
         when = flag.created_at.strftime("%Y-%m-%d %H:%M")

@@ -165,3 +165,12 @@ def test_a_stored_url_is_encoded_or_shown_as_text_in_every_block(url: str) -> No
 def test_a_plain_url_stays_a_working_link() -> None:
     line = source_line(1, title="Wiki", heading="HR", location="https://wiki.example.com/hr?a=1&b=2")
     assert line == "[1] <https://wiki.example.com/hr?a=1&amp;b=2|Wiki › HR>"
+
+
+def test_a_long_query_of_characters_slack_escapes_still_gets_its_sources_reply() -> None:
+    """1,200 `&` pass the query limit but escape to 6,000 characters: the title section overflowed Slack's
+    3,000 and, since the blocks are built with slack_sdk's models, raised before anything was sent."""
+    blocks = hit_blocks("Sources for: " + "&" * 1200, [])
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert texts and all(len(t) <= 3000 for t in texts)
+    assert texts[0].startswith("*Sources for: &amp;&amp;") and texts[0].endswith("…*")
