@@ -1,7 +1,7 @@
 """Event listeners: mentions, channel and DM messages, reactions, and the agent messages tab.
 
 Events are acknowledged before any listener runs. The listener then only decides whether to answer,
-shows a status in the thread within a second, and hands the answer to Bron's own answer pool
+shows a status in the thread at once (0.1–0.9 s in bench/slack/RESULTS.md), and hands the answer to Bron's own answer pool
 (`bot/slack/pool.py`); Bolt's listener threads stay free for the acknowledgements of commands,
 buttons and modal submits. A full pool gets a polite "busy" reply instead of silence.
 """

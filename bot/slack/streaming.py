@@ -113,6 +113,9 @@ class StreamBudget:
         in order (each reserves the slot after the last one) instead of racing for the same second."""
         with self._lock:
             now = time.monotonic()
+            if len(self._posts) > 1000:  # forget channels whose allowance is full again
+                rate, burst = self.posts_per_second, self.post_burst
+                self._posts = {c: p for c, p in self._posts.items() if p[0] + (now - p[1]) * rate < burst}
             left, at = self._posts.get(channel, (float(self.post_burst), now))
             left = min(float(self.post_burst), left + (now - at) * self.posts_per_second) - 1
             self._posts[channel] = (left, now)

@@ -26,8 +26,8 @@ def test_commands_clicks_and_submits_are_acked_while_every_answer_worker_is_busy
     assert figures.requests == {"question": 10, "command": 50, "click": 50, "submit": 20}
     assert figures.statuses == {200: 130}
     assert figures.late_acks == 0
-    # bench/slack/RESULTS.md reports the figure (0.26 s); CI's loaded 2 cores measured 1.08 s, so the test
-    # holds the bar a person would notice, not the benchmark's figure
+    # the benchmark's figure is in bench/slack/RESULTS.md (0.08 s; 0.93 s with 35 questions at once); CI's
+    # loaded 2 cores measured 1.08 s, so the test holds the bar a person would notice, not that figure
     assert figures.status_max_s < 2.0
     assert figures.modals_opened == 20 and figures.modals_refused == []
     assert figures.details_stored == 20
