@@ -2,8 +2,9 @@
 
 Why this engine: SQLite ships with Python and one file holds text, vectors, BM25 term counts and document
 hashes, so a re-ingest replaces a document in a single transaction (nothing stale, nothing half-written,
-even if the process dies). Searching happens in memory with numpy, on a snapshot loaded once and reloaded
-after any write (ours, or another process's, seen through `PRAGMA data_version`):
+even if the process dies). Searching happens in memory with numpy, on a snapshot loaded once; this
+process's own writes (a scheduled sync, an ingest) are merged into it in place, reading only the rows they
+wrote, while another process's write (seen through `PRAGMA data_version`) reloads it:
 - vectors as one float32 matrix; a query is one matrix-vector product (exact, no recall loss);
 - BM25 as a term-major impact index (Okapi BM25, k1 1.2, b 0.75, FTS5's idf), so a query costs one
   weighted `bincount` over its terms' postings. FTS5 ranked the same scores but took ~0.5 s a query at
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -85,6 +87,9 @@ class _Snapshot:
     term_starts: npt.NDArray[np.int64]  # postings of term t: rows[term_starts[t]:term_starts[t + 1]]
     rows: IntArray
     impacts: npt.NDArray[np.float32]  # BM25's term-frequency part, idf left out
+    terms: IntArray  # the term of each posting (term-major, as `rows`)
+    tf: npt.NDArray[np.float32]  # the count of each posting
+    lengths: npt.NDArray[np.float32]  # terms per row
 
     def mask(self, filters: SearchFilters | None) -> npt.NDArray[np.bool_] | None:
         if filters is None:
@@ -120,6 +125,58 @@ class _Snapshot:
             return np.zeros(n)
         scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=n)
         return np.asarray(scores, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Chunks as read from the database, row-major: what a snapshot is built from."""
+
+    rowids: npt.NDArray[np.int64]
+    matrix: Vectors
+    collection_codes: IntArray
+    collections: dict[str, int]
+    doc_codes: IntArray
+    doc_ids: dict[str, int]
+    updated_at: npt.NDArray[np.str_]
+    lengths: npt.NDArray[np.float32]
+    terms: IntArray  # the term of each (row, term) pair, row by row
+    counts: npt.NDArray[np.int32] | npt.NDArray[np.float32]
+    row_of: IntArray
+
+    @classmethod
+    def read(
+        cls, rows: list[tuple[Any, ...]], dim: int, collections: dict[str, int], doc_ids: dict[str, int]
+    ) -> _Rows:
+        """`rows` from `SQLiteBackend._SELECT`, in rowid order; new collections and documents get the next
+        codes in `collections` and `doc_ids` (changed in place)."""
+        n = len(rows)
+        matrix = (
+            np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(n, dim)
+            if rows
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+        term_ids = [np.frombuffer(r[6], dtype=np.int32) for r in rows]
+        per_row = np.fromiter((len(t) for t in term_ids), np.int64, n)
+        terms = np.concatenate(term_ids) if rows else np.zeros(0, dtype=np.int32)
+        return cls(
+            rowids=np.fromiter((r[0] for r in rows), np.int64, n),
+            matrix=matrix,
+            collection_codes=np.fromiter(
+                (collections.setdefault(str(r[2]), len(collections)) for r in rows), np.int32, n
+            ),
+            collections=collections,
+            doc_codes=np.fromiter((doc_ids.setdefault(str(r[1]), len(doc_ids)) for r in rows), np.int32, n),
+            doc_ids=doc_ids,
+            updated_at=np.array([r[3] for r in rows], dtype=np.str_),
+            lengths=np.fromiter((r[5] for r in rows), np.float32, n),
+            terms=terms,
+            counts=(
+                np.concatenate([np.frombuffer(r[7], dtype=np.int32) for r in rows])
+                if rows
+                else np.zeros(0, dtype=np.int32)
+            ),
+            row_of=np.repeat(np.arange(n, dtype=np.int32), per_row),
+        )
 
 
 def _to_meta(chunk: Chunk) -> str:
@@ -196,6 +253,12 @@ class SQLiteBackend:
         self._term_ids: dict[str, int] = {}
         self._snapshot: _Snapshot | None = None
         self._snapshot_version = -1
+        # this process's writes since the snapshot: rowids gone from it, rowids written (merged at the next
+        # search); `_writing` collects one transaction's in `_txn_*` and keeps them only if it commits
+        self._gone: set[int] = set()
+        self._added: set[int] = set()
+        self._txn_gone: set[int] = set()
+        self._txn_added: set[int] = set()
         self._reanalyze_if_stale()
         self.path = path
         self._mismatch: IndexShapeError | None = None
@@ -252,14 +315,15 @@ class SQLiteBackend:
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """One transaction; if it rolls back, so do the vocabulary ids it made, so they are forgotten."""
+        self._txn_gone, self._txn_added = set(), set()
         try:
             with self._db:
                 yield
         except BaseException:
             self._term_ids.clear()
             raise
-        finally:
-            self._snapshot = None
+        self._gone |= self._txn_gone
+        self._added |= self._txn_added
 
     def _ids_of(self, terms: Sequence[str]) -> list[int]:
         """Vocabulary ids, adding new terms; ids never change, so they are remembered."""
@@ -308,10 +372,14 @@ class SQLiteBackend:
                     ),
                 )
                 assert cur.lastrowid is not None
+                self._txn_added.add(cur.lastrowid)
                 self._store_terms(cur.lastrowid, _terms(chunk))
             self._db.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)", (doc_id, content_hash))
 
     def _delete(self, doc_id: str) -> None:
+        self._txn_gone.update(
+            r[0] for r in self._db.execute("SELECT rowid FROM chunks WHERE doc_id = ?", (doc_id,))
+        )
         self._db.execute(
             "DELETE FROM postings WHERE rowid IN (SELECT rowid FROM chunks WHERE doc_id = ?)", (doc_id,)
         )
@@ -329,59 +397,106 @@ class SQLiteBackend:
             return dict(self._db.execute("SELECT doc_id, content_hash FROM documents").fetchall())
 
     def _current(self) -> _Snapshot:
-        """The snapshot, reloaded after a write by us or, per `PRAGMA data_version`, by anyone else."""
+        """The snapshot: this process's writes merged in, or reloaded after anyone else's (`data_version`)."""
         version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
-        if self._snapshot is None or version != self._snapshot_version:
+        old = self._snapshot
+        if old is None or version != self._snapshot_version:
             self._snapshot = self._load()
-            self._snapshot_version = version
+        elif self._gone or self._added:
+            self._snapshot = self._merged(old, self._gone, self._added)
+        self._snapshot_version = version
+        self._gone, self._added = set(), set()
+        assert self._snapshot is not None
         return self._snapshot
 
+    _SELECT = (
+        "SELECT c.rowid, c.doc_id, c.collection, coalesce(c.updated_at, ''), c.vector, p.length,"
+        " p.term_ids, p.counts FROM chunks c JOIN postings p ON p.rowid = c.rowid"
+    )
+
     def _load(self) -> _Snapshot:
-        rows = self._db.execute(
-            "SELECT c.rowid, c.doc_id, c.collection, coalesce(c.updated_at, ''), c.vector, p.length,"
-            " p.term_ids, p.counts FROM chunks c JOIN postings p ON p.rowid = c.rowid ORDER BY c.rowid"
-        ).fetchall()
-        n = len(rows)
-        matrix = (
-            np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(n, self.dim)
-            if rows
-            else np.zeros((0, self.dim), dtype=np.float32)
-        )
-        collections: dict[str, int] = {}
-        doc_ids: dict[str, int] = {}
-        collection_codes = np.fromiter(
-            (collections.setdefault(r[2], len(collections)) for r in rows), np.int32, n
-        )
-        doc_codes = np.fromiter((doc_ids.setdefault(r[1], len(doc_ids)) for r in rows), np.int32, n)
+        rows = self._db.execute(self._SELECT + " ORDER BY c.rowid").fetchall()
         vocabulary = dict(self._db.execute("SELECT term, id FROM terms").fetchall())
-        term_ids = [np.frombuffer(r[6], dtype=np.int32) for r in rows]
-        per_row = np.fromiter((len(t) for t in term_ids), np.int64, n)
-        terms = np.concatenate(term_ids) if rows else np.zeros(0, dtype=np.int32)
-        counts = np.concatenate([np.frombuffer(r[7], dtype=np.int32) for r in rows]) if rows else terms
-        row_of = np.repeat(np.arange(n, dtype=np.int32), per_row)
-        size = max(max(vocabulary.values(), default=0), int(terms.max()) if len(terms) else 0) + 1
-        # term-major order; numpy sorts 16-bit keys by radix (linear), 32-bit ones by comparison
-        order = np.argsort(terms.astype(np.uint16) if size <= 1 << 16 else terms, kind="stable")
+        return self._build(_Rows.read(rows, self.dim, {}, {}), vocabulary)
+
+    def _merged(self, old: _Snapshot, gone: set[int], added: set[int]) -> _Snapshot:
+        """`old` less the rows in `gone`, plus the rows in `added` as they are stored now, exactly as
+        `_load` would build it, reading only the written rows (and the terms they brought).
+
+        SQLite gives a new row the largest rowid plus one, so the written rows all come after the kept
+        ones: rows stay in rowid order by appending, and the kept postings stay in (term, row) order;
+        the few new postings are sorted and inserted where they belong. Should that ever not hold, the
+        snapshot is reloaded instead."""
+        fetched: list[tuple[Any, ...]] = []
+        wanted = sorted(added)
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            marks = ",".join("?" * len(part))
+            fetched += self._db.execute(f"{self._SELECT} WHERE c.rowid IN ({marks})", part).fetchall()
+        new = _Rows.read(sorted(fetched, key=lambda r: int(r[0])), self.dim,
+                         dict(old.collections), dict(old.doc_ids))  # fmt: skip
+        keep = ~np.isin(old.rowids, np.fromiter(gone, np.int64, len(gone)))
+        rowids = np.concatenate([old.rowids[keep], new.rowids])
+        if not bool(np.all(rowids[1:] > rowids[:-1])):
+            return self._load()
+        n_kept = int(keep.sum())
+        postings = keep[old.rows]
+        old_terms, old_rows = old.terms[postings], (np.cumsum(keep, dtype=np.int32) - 1)[old.rows[postings]]
+        new_rows = new.row_of + np.int32(n_kept)
+        n = max(len(rowids), 1)
+        new_key = new.terms.astype(np.int64) * n + new_rows
+        by_key = np.argsort(new_key, kind="stable")
+        at = np.searchsorted(old_terms.astype(np.int64) * n + old_rows, new_key[by_key])
+        last = max(old.vocabulary.values(), default=-1)
+        vocabulary = dict(old.vocabulary)
+        vocabulary.update(self._db.execute("SELECT term, id FROM terms WHERE id > ?", (last,)).fetchall())
+        merged = _Rows(
+            rowids=rowids,
+            matrix=np.concatenate([old.matrix[keep], new.matrix]),
+            collection_codes=np.concatenate([old.collection_codes[keep], new.collection_codes]),
+            collections=new.collections,
+            doc_codes=np.concatenate([old.doc_codes[keep], new.doc_codes]),
+            doc_ids=new.doc_ids,
+            updated_at=np.concatenate([old.updated_at[keep], new.updated_at]),
+            lengths=np.concatenate([old.lengths[keep], new.lengths]),
+            terms=np.insert(old_terms, at, new.terms[by_key]),
+            counts=np.insert(old.tf[postings], at, new.counts[by_key]),
+            row_of=np.insert(old_rows, at, new_rows[by_key]),
+        )
+        return self._build(merged, vocabulary, term_major=True)
+
+    def _build(self, r: _Rows, vocabulary: dict[str, int], *, term_major: bool = False) -> _Snapshot:
+        """Term-major postings and BM25 impacts over rows in rowid order; postings of one term by row.
+        `term_major`: `r`'s postings are in that order already."""
+        n = len(r.rowids)
+        size = max(max(vocabulary.values(), default=0), int(r.terms.max()) if len(r.terms) else 0) + 1
+        terms, counts, row_of = r.terms, r.counts, r.row_of
+        if not term_major:  # numpy sorts 16-bit keys by radix (linear), wider ones by comparison
+            narrow = size <= 1 << 16
+            order = np.argsort(terms.astype(np.uint16) if narrow else terms, kind="stable")
+            terms, counts, row_of = terms[order], counts[order], row_of[order]
         term_starts = np.zeros(size + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms, minlength=size), out=term_starts[1:])
-        lengths = np.fromiter((r[5] for r in rows), np.float32, n)
-        tf = counts[order].astype(np.float32)
-        row_sorted = row_of[order]
+        tf = counts.astype(np.float32, copy=False)
+        row_sorted = row_of.astype(np.int32, copy=False)
         norm = np.float32(K1) * (
-            1 - B + B * lengths[row_sorted] / max(float(lengths.mean()) if n else 1.0, 1e-9)
+            1 - B + B * r.lengths[row_sorted] / max(float(r.lengths.mean()) if n else 1.0, 1e-9)
         )
         return _Snapshot(
-            rowids=np.fromiter((r[0] for r in rows), np.int64, n),
-            matrix=matrix,
-            collection_codes=collection_codes,
-            collections=collections,
-            doc_codes=doc_codes,
-            doc_ids=doc_ids,
-            updated_at=np.array([r[3] for r in rows], dtype=np.str_),
+            rowids=r.rowids,
+            matrix=r.matrix,
+            collection_codes=r.collection_codes,
+            collections=r.collections,
+            doc_codes=r.doc_codes,
+            doc_ids=r.doc_ids,
+            updated_at=r.updated_at,
             vocabulary=vocabulary,
             term_starts=term_starts,
             rows=row_sorted,
             impacts=(tf * np.float32(K1 + 1) / (tf + norm)).astype(np.float32),
+            terms=terms.astype(np.int32, copy=False),
+            tf=tf,
+            lengths=r.lengths,
         )
 
     def _top(self, snapshot: _Snapshot, scores: npt.NDArray[np.float64], k: int) -> list[ScoredChunk]:
