@@ -35,6 +35,7 @@ from serving.model_files import default_model_path
 
 if TYPE_CHECKING:
     from serving.grounding.nli import NLIModel
+    from serving.grounding.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,17 @@ def build_checker(settings: Settings, embedder: Embedder, llm: LLMClient | None)
         judge=llm if settings.serving.llm_judge else None,
         nli=nli,
         threshold=settings.serving.nli_threshold if nli is not None else None,
+        verifier=build_verifier(settings, embedder),
     )
+
+
+def build_verifier(settings: Settings, embedder: Embedder) -> Verifier | None:
+    """The trained verifier, where BRON_SERVING__VERIFIER_HEAD names a head; it reads the checker's e5
+    vectors, so it needs no model of its own."""
+    from serving.grounding.verifier import Verifier, VerifierHead
+
+    path = settings.serving.verifier_head
+    return None if path is None else Verifier(VerifierHead.load(path), embedder)
 
 
 def open_store(settings: Settings, *, migrate: bool = True) -> FeedbackStore:

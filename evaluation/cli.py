@@ -299,6 +299,14 @@ def hallucination_command(
         "bench/hallucination"
     ),
     threads: Annotated[int, typer.Option(help="embedder threads")] = 2,
+    verifier: Annotated[
+        bool,
+        typer.Option(
+            "--verifier",
+            help="train and measure the groundedness verifier (cross-fitted; SummEdits, HaluEval pairs, "
+            "Dutch handbook test) against the shipped checker; writes <out-dir>/../verifier/verifier.json",
+        ),
+    ] = False,
 ) -> None:
     """Balanced accuracy of the groundedness checker per domain, thresholds fitted on the other half.
 
@@ -308,6 +316,13 @@ def hallucination_command(
     from bot.settings import load_settings
     from evaluation.hallucination import print_report, run
 
+    if verifier:
+        from evaluation import verifier as verifier_eval
+
+        out = (out_dir or Path("bench/hallucination")).parent / "verifier" / "verifier.json"
+        verifier_eval.main(["--data-dir", str(data_dir), "--threads", str(threads), "--out", str(out)])
+        console.print(f"reproduce: {_command_line()}")
+        return
     settings = load_settings()
     changed = _announce(settings)
     result = run(dataset, data_dir, threads=threads, out_dir=out_dir, nli=build_nli(settings),

@@ -62,6 +62,9 @@ class ServingSettings(BaseModel):
     nli_entailment_label: str = "entailment"
     nli_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     nli_threads: int | None = None
+    # a verifier head trained by `python -m evaluation.verifier --write-head` (serving/grounding/
+    # verifier_head.json): it scores claims in place of the fitted combiner, at its own threshold
+    verifier_head: Path | None = None
     # a stronger sentence-transformers model (a folder) that re-scores the top hits; the bar then applies
     # to its cosine (`make evidence-model` fetches EmbeddingGemma-300M; README, "Abstention")
     evidence_model: Path | None = None
@@ -84,6 +87,7 @@ class ServingSettings(BaseModel):
         "quote_bar",
         "evidence_quote_bar",
         "nli_model",
+        "verifier_head",
         mode="before",
     )
     @classmethod

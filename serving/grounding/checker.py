@@ -32,6 +32,7 @@ from serving.grounding.evidence import Evidence, EvidenceFinder, sources_to_chec
 from serving.grounding.judge import LLMJudge
 from serving.grounding.lexical import LexicalFindings, check_lexical
 from serving.grounding.nli import EntailmentModel
+from serving.grounding.verifier import Verifier
 from serving.llm import LLMClient
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
@@ -124,18 +125,28 @@ class GroundednessChecker:
         hard_veto: bool = True,
         nli: EntailmentModel | None = None,
         min_shared_words: int = MIN_SHARED_WORDS,
+        verifier: Verifier | None = None,
     ) -> None:
         """`threshold` overrides the fitted one (NLI_THRESHOLD with `nli`); the judge is asked when a
         score falls in `judge_band`; `min_shared_words` is the run that says a sentence was written
         from a source (serving.grounding.attribution).
 
-        With `hard_veto`, a claim with a figure or name its source lacks is never supported.
+        With `hard_veto`, a claim with a figure or name its source lacks is never supported. A trained
+        `verifier` (serving.grounding.verifier) scores claims in place of the fitted combiner, at its own
+        calibrated threshold; `nli` takes precedence over it.
         """
+        if nli is not None and verifier is not None:
+            raise ValueError("set an NLI model or the trained verifier, not both")
         self.hard_veto = hard_veto
         self.evidence = EvidenceFinder(embedder)
         self.combiner = combiner or Combiner.load()
         self.nli = nli
-        default = NLI_THRESHOLD if nli is not None else self.combiner.threshold
+        self.verifier = verifier
+        default = (
+            NLI_THRESHOLD if nli is not None
+            else verifier.head.threshold if verifier is not None
+            else self.combiner.threshold
+        )  # fmt: skip
         self.threshold = default if threshold is None else threshold
         self.judge = LLMJudge(judge) if judge is not None else None
         self.judge_band = judge_band
@@ -155,14 +166,20 @@ class GroundednessChecker:
         return feature_vector(found.similarity, lexical), lexical
 
     def entailment(self, claim: str, source: str) -> float | None:
-        """The NLI model's support for `claim` by the passage of `source` nearest to it; None without one."""
-        return self._entailments(claim, [self.evidence.best(claim, source)])[0]
+        """The NLI model's (or the verifier's) support for `claim` by the passage of `source` nearest to
+        it; None without one."""
+        return self._entailments(claim, [self._evidence(claim, source, "")])[0]
 
-    def _entailments(self, claim: str, found: Sequence[Evidence]) -> list[float | None]:
+    def _entailments(
+        self, claim: str, evidence: Sequence[tuple[Evidence, LexicalFindings]]
+    ) -> list[float | None]:
         """One batch per claim: on a GPU the pairs cost about one pair's time."""
+        if self.verifier is not None:
+            features = [feature_vector(f.similarity, lexical) for f, lexical in evidence]
+            return list(self.verifier.support(claim, [f for f, _ in evidence], features))
         if self.nli is None:
-            return [None] * len(found)
-        return list(self.nli.entailment([(f.region, claim) for f in found]))
+            return [None] * len(evidence)
+        return list(self.nli.entailment([(f.region, claim) for f, _ in evidence]))
 
     def _support(
         self, claim: str, source: str, found: Evidence, lexical: LexicalFindings, entailment: float | None
@@ -187,7 +204,7 @@ class GroundednessChecker:
         """Support of one claim by every source, and the citation it gets (serving.grounding.attribution):
         the source it shares the longest run of words with, else the one supporting it best."""
         evidence = [self._evidence(claim.text, source, question) for source in sources]
-        entailments = self._entailments(claim.text, [found for found, _ in evidence])
+        entailments = self._entailments(claim.text, evidence)
         checked = {
             n: self._support(claim.text, sources[n - 1], *evidence[n - 1], entailments[n - 1])
             for n in range(1, len(sources) + 1)
@@ -217,7 +234,8 @@ class GroundednessChecker:
             issues = (
                 "no close evidence in the cited source"
                 if entailment is None
-                else f"the NLI model finds no support in the cited source ({entailment:.2f})",
+                else f"the {'verifier' if self.verifier else 'NLI model'} finds no support in the cited "
+                f"source ({entailment:.2f})",
             )
         shared = overlaps[own]
         span = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,6 +35,9 @@ class Evidence:
     window: str
     sentence: str  # the best single sentence: where negation is compared
     region: str  # the best sentence with its neighbours and the two best windows: where opposites are
+    # unit vectors of the claim and of `window`, which the trained verifier reads (serving.grounding.verifier)
+    claim_vector: Vectors | None = field(default=None, compare=False, repr=False)
+    window_vector: Vectors | None = field(default=None, compare=False, repr=False)
 
 
 def _pieces(text: str) -> list[str]:
@@ -95,7 +98,9 @@ class EvidenceFinder:
         single = np.where(np.asarray(idx.single), sims, -np.inf)
         top_single = int(np.argmax(single))
         region = _region(idx, top_single, [int(w) for w in np.argsort(-sims)[:2]])
-        return Evidence(float(sims[top]), idx.windows[top], idx.windows[top_single], region)
+        claim_vector = self.claim_vector(claim)
+        return Evidence(float(sims[top]), idx.windows[top], idx.windows[top_single], region,
+                        claim_vector, idx.vectors[top])  # fmt: skip
 
 
 def _region(idx: SourceIndex, sentence: int, windows: Sequence[int]) -> str:
