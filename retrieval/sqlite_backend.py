@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,8 +73,8 @@ def _terms(chunk: Chunk) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Snapshot:
-    """Everything a search reads, row i being the i-th chunk by rowid."""
+class _Columns:
+    """One value per chunk, row i being the i-th chunk by rowid."""
 
     rowids: npt.NDArray[np.int64]
     matrix: Vectors
@@ -83,13 +83,22 @@ class _Snapshot:
     doc_codes: IntArray
     doc_ids: dict[str, int]
     updated_at: npt.NDArray[np.str_]
+    lengths: npt.NDArray[np.float32]  # terms per row
+
+    def columns(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(_Columns)}
+
+
+@dataclass(frozen=True)
+class _Snapshot(_Columns):
+    """Everything a search reads: the chunks' columns and a term-major BM25 index over them."""
+
     vocabulary: dict[str, int]
     term_starts: npt.NDArray[np.int64]  # postings of term t: rows[term_starts[t]:term_starts[t + 1]]
     rows: IntArray
     impacts: npt.NDArray[np.float32]  # BM25's term-frequency part, idf left out
     terms: IntArray  # the term of each posting (term-major, as `rows`)
     tf: npt.NDArray[np.float32]  # the count of each posting
-    lengths: npt.NDArray[np.float32]  # terms per row
 
     def mask(self, filters: SearchFilters | None) -> npt.NDArray[np.bool_] | None:
         if filters is None:
@@ -128,17 +137,9 @@ class _Snapshot:
 
 
 @dataclass(frozen=True)
-class _Rows:
-    """Chunks as read from the database, row-major: what a snapshot is built from."""
+class _Rows(_Columns):
+    """Chunks as read from the database, postings row by row: what a snapshot is built from."""
 
-    rowids: npt.NDArray[np.int64]
-    matrix: Vectors
-    collection_codes: IntArray
-    collections: dict[str, int]
-    doc_codes: IntArray
-    doc_ids: dict[str, int]
-    updated_at: npt.NDArray[np.str_]
-    lengths: npt.NDArray[np.float32]
     terms: IntArray  # the term of each (row, term) pair, row by row
     counts: npt.NDArray[np.int32] | npt.NDArray[np.float32]
     row_of: IntArray
@@ -483,20 +484,13 @@ class SQLiteBackend:
             1 - B + B * r.lengths[row_sorted] / max(float(r.lengths.mean()) if n else 1.0, 1e-9)
         )
         return _Snapshot(
-            rowids=r.rowids,
-            matrix=r.matrix,
-            collection_codes=r.collection_codes,
-            collections=r.collections,
-            doc_codes=r.doc_codes,
-            doc_ids=r.doc_ids,
-            updated_at=r.updated_at,
+            **r.columns(),
             vocabulary=vocabulary,
             term_starts=term_starts,
             rows=row_sorted,
             impacts=(tf * np.float32(K1 + 1) / (tf + norm)).astype(np.float32),
             terms=terms.astype(np.int32, copy=False),
             tf=tf,
-            lengths=r.lengths,
         )
 
     def _top(self, snapshot: _Snapshot, scores: npt.NDArray[np.float64], k: int) -> list[ScoredChunk]:

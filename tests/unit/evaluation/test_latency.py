@@ -14,7 +14,7 @@ from retrieval.embedding import Vectors
 
 
 class SlowEmbedder:
-    """Takes 30 ms a query, far more than searching a few hundred chunks."""
+    """Takes 200 ms a query, far more than searching a few hundred chunks even on loaded cores."""
 
     name = "slow"
     dim = 16
@@ -23,7 +23,7 @@ class SlowEmbedder:
         return np.ones((len(texts), self.dim), dtype=np.float32)
 
     def embed_query(self, text: str) -> Vectors:
-        time.sleep(0.03)
+        time.sleep(0.2)
         v = np.random.default_rng(len(text)).normal(size=self.dim).astype(np.float32)
         out: Vectors = v / np.linalg.norm(v)
         return out
@@ -47,7 +47,7 @@ def test_search_is_timed_without_the_embedding(tmp_path: Path) -> None:
     embedding = result["embedding"]
     search = result["search_without_embedding"]
     assert isinstance(embedding, dict) and isinstance(search, dict)
-    assert embedding["p50_ms"] >= 30 > search["p50_ms"]
+    assert embedding["p50_ms"] >= 200 > search["p50_ms"]
     assert result["p50_ms"] >= 30  # the total still includes the embedding
     ratio = result["search_over_matrix_product_p50"]
     assert isinstance(ratio, float) and ratio > 1
