@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from feedback.errors import StoreError
 from feedback.models import Feedback, Flag, Interaction, Review
 from feedback.spool import Spool
 from feedback.store import FeedbackStore
@@ -121,10 +123,15 @@ def find_person(store: FeedbackStore, spool: Spool, user: str) -> PersonReport:
 
 @dataclass
 class Withdrawn:
-    """The answers erased because the message that asked was deleted or edited."""
+    """The answers erased because the message that asked was deleted or edited.
+
+    `errors`: the parts that failed (the database, the spool); what was found is still listed, so the
+    caller deletes Bron's answers in Slack even when a part of the erasure must be left to retention.
+    """
 
     interaction_ids: list[str] = field(default_factory=list)
     answer_messages: list[str] = field(default_factory=list)  # ts of Bron's answers, in the same channel
+    errors: list[str] = field(default_factory=list)
 
 
 def erase_question(
@@ -135,40 +142,49 @@ def erase_question(
 
     `unless_text`: an edit whose text is the question as stored changed nothing the person wrote (an
     unfurl, a reply count), so nothing is erased. Rows from before `question_ts` was recorded cannot be
-    told apart and are left to retention.
+    told apart and are left to retention. The database and the spool are erased independently and
+    neither raises: an answer spooled during an outage must not come back with the question once the
+    database does, and answers found before a failure (another job deleting the same rows, a spool
+    that cannot be rewritten) must still be deleted in Slack; failures are listed in `errors`.
     """
     gone = Withdrawn()
-    with store.session() as session:
-        rows = list(
-            session.scalars(
-                select(Interaction).where(
-                    Interaction.channel == channel, Interaction.question_ts == question_ts
+    try:
+        with store.session() as session:
+            rows = list(
+                session.scalars(
+                    select(Interaction).where(
+                        Interaction.channel == channel, Interaction.question_ts == question_ts
+                    )
                 )
             )
-        )
-        if unless_text is not None and all(r.question == unless_text for r in rows):
-            rows = []
-        for row in rows:
-            gone.interaction_ids.append(row.id)
-            if row.message_ts:
-                gone.answer_messages.append(row.message_ts)
-            session.delete(row)  # chunks, feedback and flags (with their reviews) go with it
-    with spool.locked():
-        for path in _spool_files(spool):
-            entries = _read_lines(path)
-            for entry in entries:
-                record = entry.get("record") or {}
-                if (record.get("channel"), record.get("question_ts")) == (channel, question_ts) and (
-                    unless_text is None or record.get("question") != unless_text
-                ):
-                    gone.interaction_ids.append(str(record.get("interaction_id")))
-            kept = [
-                e for e in entries
-                if str((e.get("record") or e.get("feedback") or {}).get("interaction_id"))
-                not in gone.interaction_ids
-            ]  # fmt: skip
-            if len(kept) != len(entries):
-                spool.rewrite(path, kept)
+            if unless_text is not None and all(r.question == unless_text for r in rows):
+                rows = []
+            for row in rows:
+                gone.interaction_ids.append(row.id)
+                if row.message_ts:
+                    gone.answer_messages.append(row.message_ts)
+                session.delete(row)  # chunks, feedback and flags (with their reviews) go with it
+    except (StoreError, SQLAlchemyError) as exc:
+        gone.errors.append(f"database: {exc}")
+    try:
+        with spool.locked():
+            for path in _spool_files(spool):
+                entries = _read_lines(path)
+                for entry in entries:
+                    record = entry.get("record") or {}
+                    if (record.get("channel"), record.get("question_ts")) == (channel, question_ts) and (
+                        unless_text is None or record.get("question") != unless_text
+                    ):
+                        gone.interaction_ids.append(str(record.get("interaction_id")))
+                kept = [
+                    e for e in entries
+                    if str((e.get("record") or e.get("feedback") or {}).get("interaction_id"))
+                    not in gone.interaction_ids
+                ]  # fmt: skip
+                if len(kept) != len(entries):
+                    spool.rewrite(path, kept)
+    except OSError as exc:
+        gone.errors.append(f"spool: {exc}")
     return gone
 
 

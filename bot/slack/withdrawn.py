@@ -19,7 +19,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.runtime import Runtime
 from bot.slack.metrics import BACKEND_ERRORS
 from bot.slack.questions import answers_in_thread, is_acknowledgement, strip_mention
-from feedback.errors import StoreError
 from feedback.privacy import erase_question
 
 log = logging.getLogger(__name__)
@@ -68,19 +67,13 @@ def erase_answered(
     unless = None
     if withdrawn.edited is not None:
         unless = strip_mention(str(withdrawn.edited.get("text") or ""), bot_user_id)
-    try:
-        gone = erase_question(
-            runtime.store,
-            runtime.spool,
-            channel=withdrawn.channel,
-            question_ts=withdrawn.ts,
-            unless_text=unless,
-        )
-    except StoreError as exc:
+    gone = erase_question(
+        runtime.store, runtime.spool, channel=withdrawn.channel, question_ts=withdrawn.ts, unless_text=unless
+    )
+    for error in gone.errors:
         BACKEND_ERRORS.labels(backend="store").inc()
-        log.error("question %s in %s withdrawn but not erased (retention will): %s", withdrawn.ts,
-                  withdrawn.channel, exc)  # fmt: skip
-        return False
+        log.error("question %s in %s withdrawn but not wholly erased (retention will): %s", withdrawn.ts,
+                  withdrawn.channel, error)  # fmt: skip
     for ts in gone.answer_messages:
         try:
             client.chat_delete(channel=withdrawn.channel, ts=ts)

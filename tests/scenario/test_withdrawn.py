@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from feedback.feedback import record_feedback
 from feedback.models import Feedback, Interaction
 from feedback.settings import FlagRules
+from feedback.spool import FeedbackEntry
 from feedback.store import InteractionRecord, record_interaction
 from tests.fakeslack import FakeSlack, payloads
 from tests.fakeslack.ids import BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID, USER_ID
@@ -175,3 +176,27 @@ def test_a_real_answer_is_recorded_with_its_question_and_an_edit_is_answered_ane
         assert new["ts"] != old["ts"]
         _until(lambda: [r.question for r in _stored(runtime, DM_CHANNEL_ID, event["ts"])] == [QUESTION])
         fake.assert_all_calls_valid()
+
+
+def test_an_answer_is_deleted_in_slack_even_when_the_spool_cannot_be_rewritten(
+    offline_runtime: Runtime, offline_app: App, fake: FakeSlack
+) -> None:
+    """On 4b1d0c2 the spool's OSError escaped after the rows were deleted: the answer stayed in Slack."""
+    question, answer = _answered(offline_runtime, fake)
+    [row] = _stored(offline_runtime, CHANNEL_ID, question)
+    spool = offline_runtime.spool
+    spool.add_feedback(FeedbackEntry(interaction_id=row.id, vote="down", user="U0COLLEAGUE"))
+    blocker = spool.path.with_name(spool.path.name + ".tmp")
+    blocker.mkdir()
+    try:
+        previous = fake.remove_message(CHANNEL_ID, question)
+        assert previous is not None
+        send(
+            offline_app, fake, payloads.event_callback(payloads.message_deleted(previous, channel=CHANNEL_ID))
+        )
+
+        _until(lambda: all(m["ts"] != answer for m in fake.messages(CHANNEL_ID)))
+        assert not _stored(offline_runtime, CHANNEL_ID, question)
+    finally:
+        blocker.rmdir()
+        spool.rewrite(spool.path, [])

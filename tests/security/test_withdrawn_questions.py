@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from feedback.feedback import record_feedback
 from feedback.models import Feedback, Flag, Interaction, RetrievedChunk, Review
 from feedback.privacy import erase_question
 from feedback.review import resolve_flag
 from feedback.settings import FlagRules
-from feedback.spool import FeedbackEntry, Spool
+from feedback.spool import FeedbackEntry, Spool, replay_spool
 from feedback.store import FeedbackStore, record_interaction
 from tests.unit.feedback.records import verlof_record
 
@@ -82,3 +82,65 @@ def test_the_deleted_question_goes_with_its_answer_sources_votes_and_reviews(
         assert _count(store, Interaction) == 1
     finally:
         store.close()
+
+
+def _down(store_url: str, tmp_path: Path) -> FeedbackStore:
+    """The same kind of database, unreachable (an outage)."""
+    url = make_url(store_url)
+    if url.get_backend_name() == "sqlite":
+        return FeedbackStore(f"sqlite:///{tmp_path / 'gone' / 'bron.db'}")
+    return FeedbackStore(url.set(host="127.0.0.1", port=9).render_as_string(hide_password=False))
+
+
+def test_a_spool_that_cannot_be_rewritten_still_erases_the_rows_and_names_the_answer(
+    store_url: str, tmp_path: Path
+) -> None:
+    """On 4b1d0c2 the OSError escaped: the rows were gone, but the caller never learnt which answer
+    messages to delete in Slack."""
+    store = FeedbackStore(store_url)
+    spool = Spool(tmp_path / "spool.jsonl")
+    try:
+        with store.session() as session:
+            asked = record_interaction(session, verlof_record(
+                channel=CHANNEL, thread_ts=ROOT, question_ts=ROOT, message_ts="1710000000.000200",
+            ))  # fmt: skip
+            asked_id = asked.id
+        spool.add_interaction(verlof_record(channel=CHANNEL, question_ts=ROOT, interaction_id="s" * 32))
+        spool.path.with_name(spool.path.name + ".tmp").mkdir()  # the atomic rewrite cannot happen
+
+        gone = erase_question(store, spool, channel=CHANNEL, question_ts=ROOT)
+
+        assert gone.answer_messages == ["1710000000.000200"] and asked_id in gone.interaction_ids
+        assert [e.split(":")[0] for e in gone.errors] == ["spool"]
+        assert _count(store, Interaction) == 0
+    finally:
+        store.close()
+
+
+def test_while_the_database_is_down_the_spooled_answer_is_erased_and_not_replayed(
+    store_url: str, tmp_path: Path
+) -> None:
+    """On 4b1d0c2 erase_question raised before it reached the spool, so the answer spooled during the
+    outage came back into the database, withdrawn question and all, once it was up again."""
+    store, down = FeedbackStore(store_url), _down(store_url, tmp_path)
+    spool = Spool(tmp_path / "spool.jsonl")
+    try:
+        spool.add_interaction(verlof_record(
+            question="Mag ik mijn verlof meenemen?", channel=CHANNEL, question_ts=ROOT, interaction_id="s" * 32
+        ))  # fmt: skip
+        spool.add_interaction(verlof_record(
+            question="En voor parttimers?", channel=CHANNEL, question_ts=FOLLOW_UP, interaction_id="k" * 32
+        ))  # fmt: skip
+        spool.add_feedback(FeedbackEntry(interaction_id="s" * 32, vote="down", user="U0BOB0002"))
+
+        gone = erase_question(down, spool, channel=CHANNEL, question_ts=ROOT)
+
+        assert gone.interaction_ids == ["s" * 32]
+        assert [e.split(":")[0] for e in gone.errors] == ["database"]
+        assert replay_spool(store, spool, rules=FlagRules()).applied == 1
+        with store.session() as session:
+            assert [i.question for i in session.scalars(select(Interaction))] == ["En voor parttimers?"]
+        assert _count(store, Feedback) == 0
+    finally:
+        store.close()
+        down.close()
