@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.settings import Settings
 from feedback.migrate import upgrade
+from feedback.privacy import RecentlyWithdrawn
 from feedback.retention import RetentionScheduler
 from feedback.spool import Spool, SpoolReplayer, replay_spool, spool_path
 from feedback.store import FeedbackStore
@@ -52,6 +53,7 @@ class Runtime:
     policy: AnswerPolicy
     spool: Spool
     evidence_model: EvidenceModel | None = None
+    withdrawn: RecentlyWithdrawn = field(default_factory=RecentlyWithdrawn)
 
 
 def build_embedder(settings: Settings) -> Embedder:

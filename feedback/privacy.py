@@ -15,6 +15,9 @@ name they sign in with (a role, not a pseudonymised asker), so reviews are match
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +135,51 @@ class Withdrawn:
     interaction_ids: list[str] = field(default_factory=list)
     answer_messages: list[str] = field(default_factory=list)  # ts of Bron's answers, in the same channel
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A message withdrawn in this process: deleted (`unless_text` None) or edited to `unless_text`."""
+
+    unless_text: str | None
+    at: float
+
+
+class RecentlyWithdrawn:
+    """The (channel, ts) of messages withdrawn in the last `ttl_s` seconds, at most `limit` of them.
+
+    Why: a question deleted or edited while its answer is still being written finds nothing to erase;
+    the answer is recorded and posted afterwards. The answering path asks here once it has, and
+    erases that answer too. Kept in memory only, for as long as an answer can take; thread-safe,
+    since withdrawals and answers run on different pools.
+    """
+
+    def __init__(self, *, ttl_s: float = 900.0, limit: int = 10_000) -> None:
+        self.ttl_s, self.limit = ttl_s, limit
+        self._marks: OrderedDict[tuple[str, str], Mark] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, channel: str, ts: str, *, unless_text: str | None = None) -> None:
+        with self._lock:
+            self._marks[(channel, ts)] = Mark(unless_text, time.monotonic())
+            self._marks.move_to_end((channel, ts))
+            self._trim()
+
+    def get(self, channel: str, ts: str) -> Mark | None:
+        """The mark for this message, while it is recent."""
+        with self._lock:
+            self._trim()
+            return self._marks.get((channel, ts))
+
+    def covers(self, channel: str, ts: str, question: str) -> bool:
+        """Whether an answer to `question`, asked by the message (channel, ts), was withdrawn."""
+        mark = self.get(channel, ts)
+        return mark is not None and (mark.unless_text is None or mark.unless_text != question)
+
+    def _trim(self) -> None:
+        cutoff = time.monotonic() - self.ttl_s
+        while self._marks and (len(self._marks) > self.limit or next(iter(self._marks.values())).at < cutoff):
+            self._marks.popitem(last=False)
 
 
 def erase_question(

@@ -23,6 +23,7 @@ from bot.slack.questions import Question, strip_mention
 from bot.slack.sharing import escalate_button, owner_for, share_button
 from bot.slack.streaming import StreamBudget, ThreadReply
 from bot.slack.texts import Backend, text, unavailable
+from bot.slack.withdrawn import erase_if_withdrawn
 from feedback.errors import StoreError
 from feedback.store import attach_message
 from retrieval.analysis import detect_language
@@ -143,6 +144,8 @@ def answer_in_thread(
     )
     if ts is not None and interaction_id is not None:
         link_message(runtime, interaction_id, channel=question.channel, message_ts=ts)
+    if erase_if_withdrawn(runtime, client, question, ts):
+        return None
     return ts
 
 

@@ -18,8 +18,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.runtime import Runtime
 from bot.slack.metrics import BACKEND_ERRORS
-from bot.slack.questions import answers_in_thread, is_acknowledgement, strip_mention
-from feedback.privacy import erase_question
+from bot.slack.questions import Question, answers_in_thread, is_acknowledgement, strip_mention
+from feedback.privacy import Withdrawn, erase_question
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +67,49 @@ def erase_answered(
     unless = None
     if withdrawn.edited is not None:
         unless = strip_mention(str(withdrawn.edited.get("text") or ""), bot_user_id)
+    runtime.withdrawn.add(withdrawn.channel, withdrawn.ts, unless_text=unless)
     gone = erase_question(
         runtime.store, runtime.spool, channel=withdrawn.channel, question_ts=withdrawn.ts, unless_text=unless
     )
+    _delete_answers(client, withdrawn.channel, withdrawn.ts, gone)
+    return bool(gone.interaction_ids)
+
+
+def erase_if_withdrawn(
+    runtime: Runtime, client: WebClient, question: Question, answer_ts: str | None
+) -> bool:
+    """Called once an answer is recorded and posted: a question deleted or edited while its answer was
+    being written found nothing to erase then, so the answer (row and message) goes now."""
+    if not question.ts or not runtime.withdrawn.covers(question.channel, question.ts, question.text):
+        return False
+    mark = runtime.withdrawn.get(question.channel, question.ts)
+    gone = erase_question(
+        runtime.store, runtime.spool, channel=question.channel, question_ts=question.ts,
+        unless_text=mark.unless_text if mark is not None else None,
+    )  # fmt: skip
+    if answer_ts is not None and answer_ts not in gone.answer_messages:
+        gone.answer_messages.append(answer_ts)
+    _delete_answers(client, question.channel, question.ts, gone)
+    return True
+
+
+def _delete_answers(client: WebClient, channel: str, question_ts: str, gone: Withdrawn) -> None:
+    """Log what could not be erased (retention will), and delete every answer found in Slack."""
     for error in gone.errors:
         BACKEND_ERRORS.labels(backend="store").inc()
-        log.error("question %s in %s withdrawn but not wholly erased (retention will): %s", withdrawn.ts,
-                  withdrawn.channel, error)  # fmt: skip
+        log.error("question %s in %s withdrawn but not wholly erased (retention will): %s", question_ts,
+                  channel, error)  # fmt: skip
     for ts in gone.answer_messages:
         try:
-            client.chat_delete(channel=withdrawn.channel, ts=ts)
+            client.chat_delete(channel=channel, ts=ts)
         except SlackApiError as exc:
             if exc.response.get("error") != "message_not_found":
-                log.error("answer %s to withdrawn question %s not deleted: %s", ts, withdrawn.ts, exc)
+                log.error("answer %s to withdrawn question %s not deleted: %s", ts, question_ts, exc)
         except SlackClientError as exc:
-            log.error("answer %s to withdrawn question %s not deleted: %s", ts, withdrawn.ts, exc)
+            log.error("answer %s to withdrawn question %s not deleted: %s", ts, question_ts, exc)
     if gone.interaction_ids:
-        log.info("question %s in %s withdrawn: %d answers erased", withdrawn.ts, withdrawn.channel,
+        log.info("question %s in %s withdrawn: %d answers erased", question_ts, channel,
                  len(gone.interaction_ids))  # fmt: skip
-    return bool(gone.interaction_ids)
 
 
 def asks_again(edited: dict[str, Any], *, channel_type: str | None, bot_user_id: str | None) -> bool:

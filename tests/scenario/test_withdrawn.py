@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from slack_bolt import App
@@ -16,6 +17,9 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bot.runtime import Runtime
+from bot.slack.answering import answer_in_thread
+from bot.slack.questions import question_from_event
+from bot.slack.withdrawn import Withdrawal, erase_answered
 from feedback.feedback import record_feedback
 from feedback.models import Feedback, Interaction
 from feedback.settings import FlagRules
@@ -181,7 +185,7 @@ def test_a_real_answer_is_recorded_with_its_question_and_an_edit_is_answered_ane
 def test_an_answer_is_deleted_in_slack_even_when_the_spool_cannot_be_rewritten(
     offline_runtime: Runtime, offline_app: App, fake: FakeSlack
 ) -> None:
-    """On 4b1d0c2 the spool's OSError escaped after the rows were deleted: the answer stayed in Slack."""
+    """On c91b44e the spool's OSError escaped after the rows were deleted: the answer stayed in Slack."""
     question, answer = _answered(offline_runtime, fake)
     [row] = _stored(offline_runtime, CHANNEL_ID, question)
     spool = offline_runtime.spool
@@ -200,3 +204,41 @@ def test_an_answer_is_deleted_in_slack_even_when_the_spool_cannot_be_rewritten(
     finally:
         blocker.rmdir()
         spool.rewrite(spool.path, [])
+
+
+OFF_TOPIC = "Which pizza topping does the Mongolian football team prefer?"
+
+
+def test_a_question_withdrawn_while_its_answer_is_written_loses_that_answer_when_it_comes(
+    offline_runtime: Runtime, fake: FakeSlack
+) -> None:
+    """On c91b44e the withdrawal found nothing yet, and the answer recorded and posted afterwards stayed.
+    The order is forced: the withdrawal is handled, then the answer (an abstention, no LLM) finishes."""
+    web = WebClient(token="xoxb-scenario", base_url=fake.base_url)
+    deleted_ts = fake.add_message(CHANNEL_ID, f"<@{BOT_USER_ID}> {OFF_TOPIC}", user=USER_ID)
+    edited_ts = fake.add_message(CHANNEL_ID, f"<@{BOT_USER_ID}> {OFF_TOPIC}", user=USER_ID)
+    asked = {
+        ts: question_from_event(
+            {"channel": CHANNEL_ID, "user": USER_ID, "ts": ts, "text": f"<@{BOT_USER_ID}> {OFF_TOPIC}"},
+            offline_runtime.settings.slack,
+            bot_user_id=BOT_USER_ID,
+            team_id=None,
+            surface="slack",
+        )
+        for ts in (deleted_ts, edited_ts)
+    }
+    erase_answered(offline_runtime, web, Withdrawal(CHANNEL_ID, deleted_ts), BOT_USER_ID)
+    edit = {"user": USER_ID, "ts": edited_ts, "text": f"<@{BOT_USER_ID}> And for the Dutch team?"}
+    erase_answered(offline_runtime, web, Withdrawal(CHANNEL_ID, edited_ts, edited=edit), BOT_USER_ID)
+
+    for ts, question in asked.items():
+        assert answer_in_thread(offline_runtime, web, question) is None
+        assert not _stored(offline_runtime, CHANNEL_ID, ts)
+        assert not any(m.get("thread_ts") == ts for m in fake.messages(CHANNEL_ID))
+    assert len([c for c in fake.calls("chat.delete") if c.args["ts"] not in asked]) >= 2
+
+    renewed = replace(asked[edited_ts], text="And for the Dutch team?")  # the edit, answered anew: kept
+    assert answer_in_thread(offline_runtime, web, renewed) is not None
+    assert [r.question for r in _stored(offline_runtime, CHANNEL_ID, edited_ts)] == [
+        "And for the Dutch team?"
+    ]

@@ -95,7 +95,7 @@ def _down(store_url: str, tmp_path: Path) -> FeedbackStore:
 def test_a_spool_that_cannot_be_rewritten_still_erases_the_rows_and_names_the_answer(
     store_url: str, tmp_path: Path
 ) -> None:
-    """On 4b1d0c2 the OSError escaped: the rows were gone, but the caller never learnt which answer
+    """On c91b44e the OSError escaped: the rows were gone, but the caller never learnt which answer
     messages to delete in Slack."""
     store = FeedbackStore(store_url)
     spool = Spool(tmp_path / "spool.jsonl")
@@ -120,7 +120,7 @@ def test_a_spool_that_cannot_be_rewritten_still_erases_the_rows_and_names_the_an
 def test_while_the_database_is_down_the_spooled_answer_is_erased_and_not_replayed(
     store_url: str, tmp_path: Path
 ) -> None:
-    """On 4b1d0c2 erase_question raised before it reached the spool, so the answer spooled during the
+    """On c91b44e erase_question raised before it reached the spool, so the answer spooled during the
     outage came back into the database, withdrawn question and all, once it was up again."""
     store, down = FeedbackStore(store_url), _down(store_url, tmp_path)
     spool = Spool(tmp_path / "spool.jsonl")
