@@ -88,19 +88,17 @@ def register_events(
         def job() -> None:
             erased = erase_answered(runtime, client, withdrawn, context.bot_user_id)
             edited = withdrawn.edited
-            channel_type = event.get("channel_type")
-            if (
-                not erased
-                or edited is None
-                or not asks_again(edited, channel_type=channel_type, bot_user_id=context.bot_user_id)
-            ):
+            if not erased or edited is None:
                 return
-            again = {**edited, "channel": withdrawn.channel, "channel_type": channel_type}
+            again = {**edited, "channel": withdrawn.channel, "channel_type": event.get("channel_type")}
             question = question_from_event(
                 again, settings, bot_user_id=context.bot_user_id, team_id=recipient_team(body, context),
                 surface="slack",
             )  # fmt: skip
-            take(question, client, context.bot_user_id, external=bool(body.get("is_ext_shared_channel")))
+            if asks_again(
+                again, settings, bot_user_id=context.bot_user_id, askers=lambda: _askers(runtime, question)
+            ):
+                take(question, client, context.bot_user_id, external=bool(body.get("is_ext_shared_channel")))
 
         if pools.chores.submit(job) != "accepted":
             log.warning("withdrawn message %s not handled: the chores pool is full", withdrawn.ts)

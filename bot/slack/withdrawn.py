@@ -10,6 +10,7 @@ deleted (the database and the spool), and Bron deletes its answer message (`chat
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.runtime import Runtime
+from bot.settings import SlackSettings
 from bot.slack.metrics import BACKEND_ERRORS
-from bot.slack.questions import Question, answers_in_thread, is_acknowledgement, strip_mention
+from bot.slack.questions import (
+    Question,
+    answers_in_thread,
+    is_acknowledgement,
+    mentions,
+    route_message,
+    strip_mention,
+)
 from feedback.privacy import Withdrawn, erase_question
 
 log = logging.getLogger(__name__)
@@ -112,17 +121,28 @@ def _delete_answers(client: WebClient, channel: str, question_ts: str, gone: Wit
                  len(gone.interaction_ids))  # fmt: skip
 
 
-def asks_again(edited: dict[str, Any], *, channel_type: str | None, bot_user_id: str | None) -> bool:
+def asks_again(
+    again: dict[str, Any],
+    settings: SlackSettings,
+    *,
+    bot_user_id: str | None,
+    askers: Callable[[], tuple[set[str], str]],
+) -> bool:
     """Whether an edited question Bron had answered still asks Bron something, and is answered anew.
 
     Why answer again rather than only forget: a person edits a question to fix a typo or add what was
     missing, and expects the answer to the question as it now reads, as a colleague would give; the
-    old answer answers words that are no longer there. The edited text must pass the test a new
-    message would: in a DM anything but an acknowledgement; elsewhere the thread rule (it mentions
-    Bron, or reads as a question and mentions nobody else). "never mind" is not answered.
+    old answer answers words that are no longer there. The edited message (`again`: with its channel
+    and channel type) passes the test a new message would, no looser: a mention of Bron (a new one
+    arrives as `app_mention`) unless only an acknowledgement; else `route_message`, and for a thread
+    reply the thread rule against `askers()`, the askers stored for the thread and the replier as
+    stored. "never mind" is not answered.
     """
-    text = str(edited.get("text") or "")
-    user = str(edited.get("user") or "")
-    if channel_type == "im":
+    text = str(again.get("text") or "")
+    if again.get("channel_type") != "im" and mentions(text, bot_user_id):
         return not is_acknowledgement(text)
-    return answers_in_thread(text, user=user, askers={user}, bot_user_id=bot_user_id)
+    route = route_message(again, settings, bot_user_id=bot_user_id)
+    if route != "follow_up":
+        return route == "answer"
+    stored, replier = askers()
+    return bool(stored) and answers_in_thread(text, user=replier, askers=stored, bot_user_id=bot_user_id)

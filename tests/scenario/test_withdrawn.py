@@ -242,3 +242,47 @@ def test_a_question_withdrawn_while_its_answer_is_written_loses_that_answer_when
     assert [r.question for r in _stored(offline_runtime, CHANNEL_ID, edited_ts)] == [
         "And for the Dutch team?"
     ]
+
+
+def test_an_edited_thread_reply_is_answered_anew_only_under_the_thread_rule(
+    offline_runtime: Runtime, offline_app: App, fake: FakeSlack
+) -> None:
+    """On c91b44e an edit was judged with its author as the thread's only asker: a colleague's reply
+    that had mentioned Bron, edited to drop the mention, was answered again where a new message would
+    not be. The thread's own asker's edited follow-up still is."""
+    web = WebClient(token="xoxb-scenario", base_url=fake.base_url)
+    root, _ = _answered(offline_runtime, fake)
+    edits = {}
+    for user, text in (("U0STRANGER", f"<@{BOT_USER_ID}> what about interns?"), (USER_ID, "And interns?")):
+        reply = fake.add_message(CHANNEL_ID, text, user=user, thread_ts=root)
+        answer = str(web.chat_postMessage(channel=CHANNEL_ID, thread_ts=root, text="Also 25 days.")["ts"])
+        with offline_runtime.store.session() as session:
+            record_interaction(session, InteractionRecord(
+                question=text, answer="Also 25 days.", language="en", abstained=False, model="test",
+                chunks=[], timings={}, surface="slack", asker=user, channel=CHANNEL_ID, thread_ts=root,
+                question_ts=reply, message_ts=answer,
+            ))  # fmt: skip
+        edits[user] = (reply, answer)
+
+    reply, answer = edits["U0STRANGER"]
+    before, after = fake.edit_message(CHANNEL_ID, reply, "what about interns and trainees?")
+    send(
+        offline_app,
+        fake,
+        payloads.event_callback(payloads.message_changed(before, after, channel=CHANNEL_ID)),
+    )
+    _until(lambda: not _stored(offline_runtime, CHANNEL_ID, reply))
+    _until(lambda: all(m["ts"] != answer for m in fake.messages(CHANNEL_ID)))
+    time.sleep(0.5)
+    assert not [c for c in fake.calls("assistant.threads.setStatus") if c.args["thread_ts"] == root]
+
+    reply, answer = edits[USER_ID]
+    before, after = fake.edit_message(CHANNEL_ID, reply, "And what about interns?")
+    send(
+        offline_app,
+        fake,
+        payloads.event_callback(payloads.message_changed(before, after, channel=CHANNEL_ID)),
+    )
+    _until(
+        lambda: bool([c for c in fake.calls("assistant.threads.setStatus") if c.args["thread_ts"] == root])
+    )
