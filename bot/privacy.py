@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,9 +38,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def scan_files(roots: list[Path], ids: set[str], *, erase: bool) -> FileFindings:
+def scan_files(roots: list[Path], ids: set[str], *, erase: bool, skip: Collection[Path] = ()) -> FileFindings:
     """JSONL lines naming one of `ids` (an export's `id`, an SFT example's meta), and the adapters whose
-    recorded training data hash matches a file that held such lines (hashed before it is rewritten)."""
+    recorded training data hash matches a file that held such lines (hashed before it is rewritten).
+    `skip`: files another owner rewrites under its own lock (the spool)."""
     found = FileFindings()
     hashes: set[str] = set()
     adapters: list[Path] = []
@@ -48,7 +50,7 @@ def scan_files(roots: list[Path], ids: set[str], *, erase: bool) -> FileFindings
             continue
         adapters += sorted(root.rglob(ADAPTER_METADATA))
         for path in sorted(root.rglob("*.jsonl")):
-            if not ids or not path.is_file() or path.is_symlink():
+            if not ids or not path.is_file() or path.is_symlink() or path in skip:
                 continue
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
             hit = [line for line in lines if any(i in line for i in ids)]

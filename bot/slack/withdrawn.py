@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.privacy import scan_files
 from bot.runtime import Runtime
 from bot.settings import SlackSettings
 from bot.slack.metrics import BACKEND_ERRORS
@@ -81,6 +82,7 @@ def erase_answered(
         runtime.store, runtime.spool, channel=withdrawn.channel, question_ts=withdrawn.ts, unless_text=unless
     )
     _delete_answers(client, withdrawn.channel, withdrawn.ts, gone)
+    _erase_from_files(runtime, withdrawn.ts, gone)
     return bool(gone.interaction_ids)
 
 
@@ -99,7 +101,27 @@ def erase_if_withdrawn(
     if answer_ts is not None and answer_ts not in gone.answer_messages:
         gone.answer_messages.append(answer_ts)
     _delete_answers(client, question.channel, question.ts, gone)
+    _erase_from_files(runtime, question.ts, gone)
     return True
+
+
+def _erase_from_files(runtime: Runtime, question_ts: str, gone: Withdrawn) -> None:
+    """The exports and training data under the data dir lose the erased answers' lines, as with
+    `bron privacy erase`; an adapter trained on them is named, since it cannot forget."""
+    if not gone.interaction_ids:
+        return
+    spool = runtime.spool
+    try:
+        found = scan_files(
+            [runtime.settings.data_dir], set(gone.interaction_ids), erase=True,
+            skip={spool.path, spool.rejected_path},
+        )  # fmt: skip
+    except OSError as exc:
+        log.error("withdrawn question %s: export files not cleaned (retention will): %s", question_ts, exc)
+        return
+    for adapter in found.adapters:
+        log.warning("adapter %s was trained on withdrawn question %s: retrain or withdraw it", adapter,
+                    question_ts)  # fmt: skip
 
 
 def _delete_answers(client: WebClient, channel: str, question_ts: str, gone: Withdrawn) -> None:

@@ -286,3 +286,26 @@ def test_an_edited_thread_reply_is_answered_anew_only_under_the_thread_rule(
     _until(
         lambda: bool([c for c in fake.calls("assistant.threads.setStatus") if c.args["thread_ts"] == root])
     )
+
+
+def test_a_deleted_question_leaves_the_export_files_too(
+    offline_runtime: Runtime, offline_app: App, fake: FakeSlack
+) -> None:
+    """On c91b44e only the database and the spool were erased; an export under the data dir kept the
+    question, as `bron privacy erase` would not have left it."""
+    question, _ = _answered(offline_runtime, fake)
+    [row] = _stored(offline_runtime, CHANNEL_ID, question)
+    export = offline_runtime.settings.data_dir / "exports" / "withdrawn-test.jsonl"
+    export.parent.mkdir(parents=True, exist_ok=True)
+    export.write_text(f'{{"id": "{row.id}", "question": "{QUESTION}"}}\n{{"id": "someone-else"}}\n')
+    try:
+        previous = fake.remove_message(CHANNEL_ID, question)
+        assert previous is not None
+        send(
+            offline_app, fake, payloads.event_callback(payloads.message_deleted(previous, channel=CHANNEL_ID))
+        )
+
+        _until(lambda: row.id not in export.read_text())
+        assert export.read_text() == '{"id": "someone-else"}\n'
+    finally:
+        export.unlink()
