@@ -17,9 +17,12 @@ from feedback.people import stored_user
 def thread_askers(session: Session, *, channel: str, thread_ts: str, replier: str) -> tuple[set[str], str]:
     """The people Bron answered in this thread (empty: Bron never answered there), for the thread rule,
     and `replier` as the store keeps it: with pseudonyms on, askers are stored hashed, so the replier
-    is hashed the same way before `answers_in_thread` compares them."""
+    is hashed the same way before `answers_in_thread` compares them. Askers stored plain, before the
+    option was turned on, are hashed here too, so their follow-ups in older threads are still heard."""
     stmt = select(Interaction.asker).where(Interaction.channel == channel, Interaction.thread_ts == thread_ts)
-    askers = {asker for asker in session.scalars(stmt.distinct().limit(100)) if asker}
+    askers = {
+        stored_user(session, asker) or asker for asker in session.scalars(stmt.distinct().limit(100)) if asker
+    }
     return askers, stored_user(session, replier) or replier
 
 
@@ -44,11 +47,12 @@ def add_feedback_details(
     comment: str | None,
     correct_answer: str | None,
 ) -> Feedback:
-    """Fill in what the modal asked; only the person who gave the feedback may do so."""
+    """Fill in what the modal asked; only the person who gave the feedback may do so (a vote stored
+    before pseudonyms were turned on holds their plain id)."""
     feedback = session.get(Feedback, feedback_id)
     if feedback is None:
         raise StoreError(f"no feedback with id {feedback_id}")
-    if feedback.user not in (None, stored_user(session, user)):
+    if feedback.user not in (None, user, stored_user(session, user)):
         raise StoreError(f"feedback {feedback_id} belongs to another user")
     if reason is not None and reason not in REASONS:
         raise StoreError(f"reason must be one of {', '.join(REASONS)}")

@@ -155,3 +155,33 @@ def test_the_key_can_come_from_a_file(tmp_path: Path) -> None:
     settings = StoreSettings(pseudonymise_users=True, user_key_file=key_file)
     assert settings.pseudonym_key() == SecretStr(KEY)
     assert StoreSettings(user_key=SecretStr(KEY)).pseudonym_key() is None  # a key alone turns nothing on
+
+
+def test_rows_stored_before_the_option_still_count_for_the_thread_rule_and_votes(store_url: str) -> None:
+    """On c91b44e a thread asked in plain ids no longer heard its asker's follow-up once pseudonyms
+    were on (plain asker, hashed replier), and the owner of an older vote could not add its details."""
+    plain = FeedbackStore(store_url)
+    try:
+        with plain.session() as session:
+            asked = record_interaction(session, verlof_record(asker=ALICE, channel="C1", thread_ts="1.1"))
+            vote = record_feedback(session, asked.id, vote="down", user=BOB, rules=FlagRules())
+            feedback_id = vote.id
+    finally:
+        plain.close()
+    store = FeedbackStore(store_url, user_key=SecretStr(KEY))
+    try:
+        with store.session() as session:
+            askers, replier = thread_askers(session, channel="C1", thread_ts="1.1", replier=ALICE)
+            assert replier in askers and ALICE not in replier
+            _, stranger = thread_askers(session, channel="C1", thread_ts="1.1", replier=BOB)
+            assert stranger not in askers
+            added = add_feedback_details(
+                session, feedback_id, user=BOB, reason="incorrect", comment="wrong", correct_answer=None
+            )
+            assert added.comment == "wrong"
+        with pytest.raises(StoreError, match="another user"), store.session() as session:
+            add_feedback_details(
+                session, feedback_id, user=ALICE, reason=None, comment="x", correct_answer=None
+            )
+    finally:
+        store.close()
