@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from feedback.errors import StoreError
 from feedback.models import Feedback, Flag, Interaction, Review
 from feedback.spool import Spool
-from feedback.store import FeedbackStore
+from feedback.store import FeedbackStore, delete_question
 
 
 @dataclass
@@ -193,25 +193,18 @@ def erase_question(
     told apart and are left to retention. The database and the spool are erased independently and
     neither raises: an answer spooled during an outage must not come back with the question once the
     database does, and answers found before a failure (another job deleting the same rows, a spool
-    that cannot be rewritten) must still be deleted in Slack; failures are listed in `errors`.
+    that cannot be rewritten) must still be deleted in Slack; failures are listed in `errors`. When
+    the database part fails, a `withdrawn` entry in the spool has replay finish it once it is back.
     """
     gone = Withdrawn()
     try:
         with store.session() as session:
-            rows = list(
-                session.scalars(
-                    select(Interaction).where(
-                        Interaction.channel == channel, Interaction.question_ts == question_ts
-                    )
-                )
-            )
-            if unless_text is not None and all(r.question == unless_text for r in rows):
-                rows = []
-            for row in rows:
+            for row in delete_question(
+                session, channel=channel, question_ts=question_ts, unless_text=unless_text
+            ):
                 gone.interaction_ids.append(row.id)
                 if row.message_ts:
                     gone.answer_messages.append(row.message_ts)
-                session.delete(row)  # chunks, feedback and flags (with their reviews) go with it
     except (StoreError, SQLAlchemyError) as exc:
         gone.errors.append(f"database: {exc}")
     try:
@@ -233,6 +226,11 @@ def erase_question(
                     spool.rewrite(path, kept)
     except OSError as exc:
         gone.errors.append(f"spool: {exc}")
+    if any(e.startswith("database") for e in gone.errors):
+        try:  # replay erases the rows the database still holds, and drops answers spooled after now
+            spool.add_withdrawn(channel, question_ts, unless_text=unless_text)
+        except StoreError as exc:
+            gone.errors.append(f"spool: {exc}")
     return gone
 
 

@@ -33,7 +33,7 @@ from feedback.feedback import record_feedback
 from feedback.flags import flag_reasons, raise_flag
 from feedback.models import ProcessedEvent, new_id
 from feedback.settings import FlagRules, StoreSettings
-from feedback.store import ChunkRecord, FeedbackStore, InteractionRecord, record_interaction
+from feedback.store import ChunkRecord, FeedbackStore, InteractionRecord, delete_question, record_interaction
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,12 @@ class Spool:
                 "a spooled interaction needs its id chosen first (InteractionRecord.interaction_id)"
             )
         self._append({"kind": "interaction", "record": _record_to_json(record)})
+
+    def add_withdrawn(self, channel: str, question_ts: str, *, unless_text: str | None = None) -> None:
+        """A question withdrawn while the database could not be erased: replay erases its rows then,
+        and never applies an answer to it spooled meanwhile (see `feedback.privacy.erase_question`)."""
+        self._append({"kind": "withdrawn", "channel": channel, "question_ts": question_ts,
+                      "unless_text": unless_text})  # fmt: skip
 
     def add_feedback(self, entry: FeedbackEntry) -> None:
         self._append({"kind": "feedback", "feedback": asdict(entry)})
@@ -173,6 +179,7 @@ class Spool:
             entries = self._read()
             if not entries:
                 return report
+            entries = _without_withdrawn_answers(entries)
             left: list[dict[str, Any]] = []
             for i, entry in enumerate(entries):
                 try:
@@ -195,17 +202,46 @@ class Spool:
         return report
 
 
+def _withdraws(mark: dict[str, Any], record: dict[str, Any]) -> bool:
+    unless = mark.get("unless_text")
+    return (record.get("channel"), record.get("question_ts")) == (
+        mark.get("channel"),
+        mark.get("question_ts"),
+    ) and (unless is None or record.get("question") != unless)
+
+
+def _without_withdrawn_answers(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries less the answers (and votes on them) to questions withdrawn while the database was
+    down: erase_question removed those spooled before, so these were spooled after, still being written."""
+    marks = [e for e in entries if e.get("kind") == "withdrawn"]
+    if not marks:
+        return entries
+    dropped = {
+        str(e["record"].get("interaction_id")) for e in entries
+        if e.get("kind") == "interaction" and any(_withdraws(m, e.get("record") or {}) for m in marks)
+    }  # fmt: skip
+    return [
+        e for e in entries
+        if str((e.get("record") or e.get("feedback") or {}).get("interaction_id")) not in dropped
+    ]  # fmt: skip
+
+
 def _apply(store: FeedbackStore, entry: dict[str, Any], *, rules: FlagRules) -> None:
     """One entry, one transaction; the entry's id goes into processed_events in that same transaction,
     so an entry applied just before a crash (file not yet rewritten) is not applied twice."""
     kind = entry.get("kind")
-    if kind not in ("interaction", "feedback"):
+    if kind not in ("interaction", "feedback", "withdrawn"):
         raise StoreError(f"unknown spool entry kind {kind!r}")
     try:
         with store.session() as session:
             session.add(ProcessedEvent(event_id=f"spool:{entry['entry_id']}"))
             session.flush()
-            if kind == "interaction":
+            if kind == "withdrawn":
+                delete_question(
+                    session, channel=str(entry.get("channel")), question_ts=str(entry.get("question_ts")),
+                    unless_text=entry.get("unless_text"),
+                )  # fmt: skip
+            elif kind == "interaction":
                 record = _record_from_json(dict(entry["record"]))
                 interaction = record_interaction(session, record)
                 # the retention clock runs from when it was asked, not from when the database came back

@@ -186,3 +186,21 @@ def attach_message(session: Session, interaction_id: str, *, channel: str, messa
     interaction.channel = channel
     interaction.message_ts = message_ts
     session.flush()
+
+
+def delete_question(
+    session: Session, *, channel: str, question_ts: str, unless_text: str | None = None
+) -> list[Interaction]:
+    """Delete the answers the chat message `question_ts` in `channel` asked for (chunks, feedback, flags
+    and reviews go with them); none when `unless_text` is the question as stored (an edit that changed
+    no words). Returns the deleted rows, for their ids and answer messages."""
+    rows = list(
+        session.scalars(
+            select(Interaction).where(Interaction.channel == channel, Interaction.question_ts == question_ts)
+        )
+    )
+    if unless_text is not None and all(r.question == unless_text for r in rows):
+        return []
+    for row in rows:
+        session.delete(row)
+    return rows

@@ -137,10 +137,45 @@ def test_while_the_database_is_down_the_spooled_answer_is_erased_and_not_replaye
 
         assert gone.interaction_ids == ["s" * 32]
         assert [e.split(":")[0] for e in gone.errors] == ["database"]
-        assert replay_spool(store, spool, rules=FlagRules()).applied == 1
+        assert replay_spool(store, spool, rules=FlagRules()).applied == 2  # the answer kept, the withdrawal
         with store.session() as session:
             assert [i.question for i in session.scalars(select(Interaction))] == ["En voor parttimers?"]
         assert _count(store, Feedback) == 0
+    finally:
+        store.close()
+        down.close()
+
+
+def test_a_question_withdrawn_during_an_outage_is_erased_by_the_replay(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Before this, the rows stored before the outage stayed until retention, and an answer still being
+    written when the question went was spooled afterwards and replayed with it."""
+    store, down = FeedbackStore(store_url), _down(store_url, tmp_path)
+    spool = Spool(tmp_path / "spool.jsonl")
+    try:
+        with store.session() as session:
+            before = record_interaction(
+                session, verlof_record(channel=CHANNEL, thread_ts=ROOT, question_ts=ROOT)
+            )
+            kept = record_interaction(
+                session, verlof_record(channel=CHANNEL, thread_ts=ROOT, question_ts=FOLLOW_UP)
+            )
+            before_id, kept_id = before.id, kept.id
+            record_feedback(session, before_id, vote="up", user="U0BOB0002", rules=FlagRules())
+
+        gone = erase_question(down, spool, channel=CHANNEL, question_ts=ROOT)
+        assert gone.interaction_ids == [] and gone.errors
+        spool.add_interaction(verlof_record(channel=CHANNEL, question_ts=ROOT, interaction_id="s" * 32))
+        spool.add_feedback(FeedbackEntry(interaction_id="s" * 32, vote="down", user="U0BOB0002"))
+        spool.add_feedback(FeedbackEntry(interaction_id=kept_id, vote="down", user="U0BOB0002"))
+
+        replayed = replay_spool(store, spool, rules=FlagRules())
+        assert (replayed.applied, replayed.rejected, replayed.remaining) == (2, 0, 0)
+        with store.session() as session:
+            assert [i.id for i in session.scalars(select(Interaction))] == [kept_id]
+            assert [f.interaction_id for f in session.scalars(select(Feedback))] == [kept_id]
+        assert spool.pending() == []
     finally:
         store.close()
         down.close()
