@@ -7,11 +7,13 @@ side (listener, chat.delete, answering an edit anew) is in tests/scenario/test_w
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import func, make_url, select
 
 from feedback.feedback import record_feedback
+from feedback.migrate import upgrade
 from feedback.models import Feedback, Flag, Interaction, RetrievedChunk, Review
 from feedback.privacy import erase_question
 from feedback.review import resolve_flag
@@ -179,3 +181,28 @@ def test_a_question_withdrawn_during_an_outage_is_erased_by_the_replay(
     finally:
         store.close()
         down.close()
+
+
+def test_a_database_error_after_the_rows_were_found_still_names_the_answer(tmp_path: Path) -> None:
+    """Two jobs erasing the same message: the other one holds the write lock past the busy timeout.
+    On c91b44e the StoreError lost the answers found, so Bron's answer stayed in Slack."""
+    url = f"sqlite:///{tmp_path / 'bron.db'}"
+    upgrade(url)
+    store = FeedbackStore(url)
+    spool = Spool(tmp_path / "spool.jsonl")
+    other = sqlite3.connect(tmp_path / "bron.db", isolation_level=None)
+    try:
+        with store.session() as session:
+            record_interaction(session, verlof_record(
+                channel=CHANNEL, thread_ts=ROOT, question_ts=ROOT, message_ts="1710000000.000200",
+            ))  # fmt: skip
+        other.execute("BEGIN IMMEDIATE")  # the other job's transaction, not yet committed
+
+        gone = erase_question(store, spool, channel=CHANNEL, question_ts=ROOT)
+
+        assert gone.answer_messages == ["1710000000.000200"]
+        assert [e.split(":")[0] for e in gone.errors] == ["database"]
+        assert "withdrawn" in spool.path.read_text()  # replay finishes the erasure
+    finally:
+        other.close()
+        store.close()
