@@ -1,4 +1,4 @@
-"""200 signed events in 10 s through HTTP mode (uvicorn on 127.0.0.1:0), 10% of them Slack retries.
+"""200 signed events in 10 s through HTTP mode (uvicorn on 127.0.0.1:0), 10% of them Slack retries, from 20 channels.
 
 Real: uvicorn, the ASGI app, signature checks, Bolt, the event_id dedupe in SQL, retrieval over the
 indexed handbook, streaming to the fake Slack and recording every answer. Not real: the LLM — a tiny
