@@ -257,7 +257,7 @@ class ThreadReply:
                         self.ts = str(response["ts"])
                     self.shown += chunk
                     return
-            except SlackClientError as exc:
+            except (SlackClientError, OSError) as exc:
                 log.warning("streaming to %s failed (%s); posting and updating instead", self.channel, exc)
                 self._leave_stream()
         self.shown += chunk
@@ -267,7 +267,7 @@ class ThreadReply:
         if self._stream is not None and self.ts is not None:
             try:
                 self._stream.stop()
-            except SlackClientError as exc:
+            except (SlackClientError, OSError) as exc:
                 log.error("Slack chat.stopStream in %s failed: %s", self.channel, exc)
         self._stream = None
         self.mode = "update"
@@ -314,7 +314,7 @@ class ThreadReply:
                 self.shown += rest
                 if streamed_ok and self.shown.strip() == text.strip():
                     return self.ts or str(stopped["ts"])
-            except SlackClientError as exc:
+            except (SlackClientError, OSError) as exc:
                 log.error("Slack chat.stopStream in %s failed: %s", self.channel, exc)
         self._show(text, blocks)
         return self.ts
@@ -330,7 +330,7 @@ class ThreadReply:
     def _call(self, method: str, **args: Any) -> Any:
         try:
             return getattr(self.client, method.replace(".", "_"))(**args)
-        except SlackClientError as exc:
+        except (SlackClientError, OSError) as exc:
             detail = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
             log.error("Slack %s in %s failed: %s", method, self.channel, detail)
             return None

@@ -175,3 +175,18 @@ def test_answers_finishing_together_in_one_channel_are_paced_within_its_post_lim
         assert all(posted)
         assert [len(limited.messages(CHANNEL_ID, t)) for t in threads] == [1] * 10
         assert limited.unhandled_rate_limits() == []
+
+
+def test_slack_unreachable_mid_answer_is_logged_not_raised() -> None:
+    """A connection error is no SlackClientError: it escaped the sender thread (seen at a load test's
+    teardown) and the answer thread's final post."""
+    from tests.support.noida import free_port
+
+    client = WebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{free_port()}/api/")
+    r = ThreadReply(
+        client, channel=CHANNEL_ID, thread_ts="1720000000.000000", recipient_team_id=TEAM_ID,
+        recipient_user_id=USER_ID, stream=False, n_sources=6,
+        budget=StreamBudget(appends_per_minute=6000, min_interval=0.01),
+    )  # fmt: skip
+    r.on_token("Twenty-five days [1].")
+    assert r.finish(text="Twenty-five days [1].", blocks=FOOTER, footer=FOOTER, streamed_ok=False) is None
