@@ -164,28 +164,26 @@ def _fold(pair: Pair) -> int:
     return int(hashlib.sha1(f"fold:{pair.passage}".encode()).hexdigest(), 16) % 2
 
 
+def _by_domain(pairs: Sequence[Pair], scores: dict[str, float]) -> dict[str, tuple[list[float], list[int]]]:
+    """Each item's score and label once (an item appears in several pairs), grouped by its domain."""
+    by: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
+    seen = set()
+    for p in pairs:
+        if p.item not in seen:
+            seen.add(p.item)
+            by[p.source][0].append(scores[p.item])
+            by[p.source][1].append(p.item_label)
+    return by
+
+
 def domain_ba(
     pairs: Sequence[Pair], scores: dict[str, float], thresholds: dict[str, float]
 ) -> dict[str, float]:
-    by: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
-    seen = set()
-    for p in pairs:
-        if p.item not in seen:
-            seen.add(p.item)
-            by[p.source][0].append(scores[p.item])
-            by[p.source][1].append(p.item_label)
-    return {d: balanced_accuracy(s, y, thresholds[d]) for d, (s, y) in by.items()}
+    return {d: balanced_accuracy(s, y, thresholds[d]) for d, (s, y) in _by_domain(pairs, scores).items()}
 
 
 def domain_thresholds(pairs: Sequence[Pair], scores: dict[str, float]) -> dict[str, float]:
-    by: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
-    seen = set()
-    for p in pairs:
-        if p.item not in seen:
-            seen.add(p.item)
-            by[p.source][0].append(scores[p.item])
-            by[p.source][1].append(p.item_label)
-    return {d: best_threshold(s, y) for d, (s, y) in by.items()}
+    return {d: best_threshold(s, y) for d, (s, y) in _by_domain(pairs, scores).items()}
 
 
 def cross_fit_summedits(
