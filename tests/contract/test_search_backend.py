@@ -31,7 +31,7 @@ from retrieval.elasticsearch_backend import (
 from retrieval.embedding import Vectors
 from retrieval.errors import BackendUnavailableError
 from retrieval.fusion import fuse
-from retrieval.hybrid import HybridRetriever
+from retrieval.hybrid import FusionConfig, HybridRetriever
 from retrieval.settings import ElasticsearchSettings
 from retrieval.shape import IndexShapeError
 from retrieval.sqlite_backend import SQLiteBackend
@@ -284,8 +284,14 @@ def test_server_side_rrf_matches_fusion_in_bron(es_url: str, filters: SearchFilt
         _drop(es_url, backend.prefix)
 
 
-@pytest.mark.parametrize(("mode", "stage"), [("always", "server_rrf_ms"), ("never", "fuse_ms")])
-def test_hybrid_retriever_fuses_on_the_server_only_where_allowed(es_url: str, mode: str, stage: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "by_dense", "stage"),
+    [("always", False, "server_rrf_ms"), ("never", False, "fuse_ms"), ("always", True, "fuse_ms")],
+)
+def test_hybrid_retriever_fuses_on_the_server_only_where_allowed(
+    es_url: str, mode: str, by_dense: bool, stage: str
+) -> None:
+    """The server's rrf knows no languages: with `other_language_by_dense` (the default) Bron fuses."""
     backend = ElasticsearchBackend(_es_settings(es_url, server_side_rrf=mode), dim=DIM)
     try:
         _rrf_corpus(backend)
@@ -299,7 +305,8 @@ def test_hybrid_retriever_fuses_on_the_server_only_where_allowed(es_url: str, mo
             def embed_passages(self, texts: Sequence[str]) -> Vectors:
                 raise AssertionError("not used")
 
-        result = HybridRetriever(backend, FixedEmbedder()).search("fiets", k=5)
+        fusion = FusionConfig.from_settings(other_language_by_dense=by_dense)
+        result = HybridRetriever(backend, FixedEmbedder(), fusion=fusion).search("fiets", k=5)
         assert stage in result.timings_ms
         assert result.hits and "fiets" in result.hits[0].chunk.text
     finally:

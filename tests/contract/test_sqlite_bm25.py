@@ -134,7 +134,7 @@ class PointingEmbedder:
         return np.eye(DIM, dtype=np.float32)[0]
 
 
-def test_the_retriever_ranks_other_language_chunks_by_dense_when_set(tmp_path: Path) -> None:
+def test_the_retriever_ranks_other_language_chunks_by_dense_by_default(tmp_path: Path) -> None:
     backend = SQLiteBackend(tmp_path / "index.sqlite", dim=DIM)
     eye = np.eye(DIM, dtype=np.float32)
     page = Chunk(chunk_id="en", doc_id="en", title="Parental leave", heading_path=(), source="en.md",
@@ -146,9 +146,10 @@ def test_the_retriever_ranks_other_language_chunks_by_dense_when_set(tmp_path: P
         backend.replace_document(f"nl{i}", "1", [dutch], (0.6 * eye[0] + 0.8 * eye[i + 1])[None, :])
     question = "Hoeveel weken zwangerschapsverlof krijg ik?"
     settings = RetrievalSettings()
-    plain = HybridRetriever(backend, PointingEmbedder(), fusion=FusionConfig.from_settings(settings))
+    off = FusionConfig.from_settings(settings.model_copy(update={"other_language_by_dense": False}))
+    plain = HybridRetriever(backend, PointingEmbedder(), fusion=off)
     assert plain.search(question, k=4).hits[0].chunk.chunk_id != "en"
-    crossed = FusionConfig.from_settings(settings.model_copy(update={"other_language_by_dense": True}))
+    crossed = FusionConfig.from_settings(settings)  # the default
     assert (
         HybridRetriever(backend, PointingEmbedder(), fusion=crossed)
         .search(question, k=4)

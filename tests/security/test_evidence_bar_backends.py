@@ -93,7 +93,8 @@ def test_declines_are_identical_on_sqlite_and_both_elasticsearch_fusions(
         ("es-app-side", {"backend": "elasticsearch", "elasticsearch": {"url": es_url, "server_side_rrf": "never",
                                                                        "index_prefix": f"t-{uuid.uuid4().hex[:8]}"}}),
         ("es-server-rrf", {"backend": "elasticsearch", "elasticsearch": {"url": es_url, "server_side_rrf": "auto",
-                                                                         "index_prefix": f"t-{uuid.uuid4().hex[:8]}"}}),
+                                                                         "index_prefix": f"t-{uuid.uuid4().hex[:8]}"},
+                           "other_language_by_dense": False}),  # the server's rrf knows no languages
     ):  # fmt: skip
         settings = Settings(
             data_dir=tmp_path / "bron",  # one embedding cache; Elasticsearch holds its own index
