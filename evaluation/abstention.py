@@ -154,11 +154,16 @@ def summarise_bar(
     *,
     current_bar: float,
     current_quote_bar: float | None = None,
-    lo: float = 0.70,
+    lo: float | None = None,
     hold_bar: float | None = None,
 ) -> dict[str, object]:
-    """`hold_bar`: keep the evidence bar there and choose only the quote bar."""
-    bar, quote_bar = choose_bars([e for e in evidence if e.half == "tune"], lo=lo, bar=hold_bar)
+    """`hold_bar`: keep the evidence bar there and choose only the quote bar. `lo`: the lowest bar
+    tried; unset, 0.70 or the lowest tune score if lower (another embedder's cosines, e.g.
+    EmbeddingGemma's, live far below e5's)."""
+    tune = [e for e in evidence if e.half == "tune"]
+    if lo is None:
+        lo = min([0.70, *(e.score for e in tune)])
+    bar, quote_bar = choose_bars(tune, lo=lo, bar=hold_bar)
     out: dict[str, object] = {
         "chosen_bar": bar, "chosen_quote_bar": quote_bar,
         "current_bar": current_bar, "current_quote_bar": current_quote_bar,

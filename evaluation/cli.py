@@ -44,9 +44,11 @@ def _announce(settings: Settings) -> dict[str, dict[str, object]]:
 
 
 def _shaped_dir(settings: Settings, base: Path) -> Path:
-    """A benchmark index per chunking, so changing it builds a new index instead of mixing two."""
+    """A benchmark index per chunking and embedder, so changing either builds a new index instead of
+    mixing two (the default embedder adds nothing to the name)."""
     r = settings.retrieval
-    return base.with_name(f"{base.name}-{r.chunk_words}w{r.chunk_overlap_words}")
+    model = f"-{r.embedder_model.resolve().name}" if r.embedder_model is not None else ""
+    return base.with_name(f"{base.name}-{r.chunk_words}w{r.chunk_overlap_words}{model}")
 
 
 def _clapnq_settings(settings: Settings) -> Settings:

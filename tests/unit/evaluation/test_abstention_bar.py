@@ -51,6 +51,14 @@ def test_the_report_half_is_scored_with_the_tune_half_bar() -> None:
     assert out["report"]["with_current_bar"]["answered_share"] == 1.0  # type: ignore[index]
 
 
+def test_another_embedders_lower_cosines_get_a_bar_on_their_own_scale() -> None:
+    """EmbeddingGemma's question-passage cosines lie around 0.3-0.6, all below e5's lowest bar 0.70."""
+    evidence = _ev([0.55, 0.52, 0.50], True) + _ev([0.40, 0.42, 0.47], False)
+    out = summarise_bar(evidence, current_bar=0.5)
+    assert 0.47 < out["chosen_bar"] <= 0.50  # type: ignore[operator]
+    assert out["tune"]["answered_share"] == 1.0 and out["tune"]["declined_share"] == 1.0  # type: ignore[index]
+
+
 def test_the_split_is_fixed_and_roughly_even() -> None:
     halves = [half_of(str(i)) for i in range(1000)]
     assert halves == [half_of(str(i)) for i in range(1000)]
