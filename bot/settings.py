@@ -116,7 +116,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 "retrieval.embedder_model is set without the bars for its cosines: set "
                 "BRON_SERVING__MIN_DENSE_SCORE and BRON_SERVING__QUOTE_BAR (empty: decline instead of "
-                "quoting) to what `bron eval abstention` chooses with that embedder (README, 'Embedders')"
+                "quoting) to what `bron eval abstention` chooses with that embedder (README, 'A stronger embedder')"
             )
         return self
 
