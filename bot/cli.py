@@ -72,10 +72,12 @@ def settings_for_cli() -> Settings:
         settings = load_settings()
     except ValidationError as exc:
         for error in exc.errors():
-            name = "BRON_" + "__".join(str(part) for part in error["loc"]).upper()
-            err.print(
-                f"[red]Setting {name}:[/red] {escape(error['msg'])} (got {escape(repr(error.get('input')))})"
-            )
+            loc = error["loc"]
+            name = "BRON_" + "__".join(str(part) for part in loc).upper() if loc else "BRON_*"
+            value = error.get("input")
+            # a check across settings carries all of them as its input, secrets included: never print that
+            shown = f" (got {escape(repr(value))})" if loc and not isinstance(value, dict | list) else ""
+            err.print(f"[red]Setting {name}:[/red] {escape(error['msg'])}{shown}")
         err.print("Fix or unset these variables (or the bron.toml that BRON_CONFIG names) and try again.")
         raise typer.Exit(2) from None
     logging.basicConfig(

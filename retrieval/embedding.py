@@ -105,6 +105,25 @@ class CachedEmbedder:
         return self.inner.embed_query(text)
 
 
+def model_fingerprint(path: Path, *, samples: int = 16, width: int = 1 << 16) -> str:
+    """Eight hex digits that change with the model, not only with its folder's name: the embedding cache
+    and the index's recorded shape key on it, so a fine-tune copied under the same name must not reuse
+    the old vectors. Reads the small files whole and `samples` slices of each weight file (hashing
+    1.2 GB at every start would cost seconds)."""
+    digest = hashlib.sha1()
+    for file in sorted(f for f in path.rglob("*") if f.is_file()):
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path).as_posix()}\x00{size}".encode())
+        with file.open("rb") as handle:
+            if size <= samples * width:
+                digest.update(handle.read())
+                continue
+            for i in range(samples):
+                handle.seek(i * (size - width) // (samples - 1))
+                digest.update(handle.read(width))
+    return digest.hexdigest()[:8]
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model folder on disk, e.g. EmbeddingGemma-300M (`make evidence-model`).
 
@@ -132,7 +151,7 @@ class SentenceTransformerEmbedder:
         if threads:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(path), local_files_only=True)
-        self.name = f"st:{path.resolve().name}"
+        self.name = f"st:{path.resolve().name}@{model_fingerprint(path)}"
         dimension = getattr(
             self._model, "get_embedding_dimension", None
         )  # renamed in sentence-transformers 6

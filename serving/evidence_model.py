@@ -1,6 +1,7 @@
 """A second, stronger embedder that re-scores the closest hits for the evidence bar.
 
-The index embedder has to embed every chunk on a CPU, so it is small (multilingual-e5-small, 4-bit).
+The index embedder has to embed every chunk on a CPU, so by default it is small (multilingual-e5-small,
+4-bit).
 Whether the sources answer the question at all is decided on a few hits per question, where a larger
 model is affordable. On CLAPnq, EmbeddingGemma-300M's cosine over the three closest hits separates
 answerable from unanswerable questions with AUC 0.915 (tune half) / 0.911 (report half), where

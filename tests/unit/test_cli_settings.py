@@ -28,3 +28,20 @@ def test_an_evidence_model_without_its_bar_is_refused(
     result = CliRunner().invoke(app, ["ask", "How many vacation days do I get?"])
     assert result.exit_code == 2
     assert "BRON_SERVING__EVIDENCE_BAR" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "named"),
+    [("BRON_RETRIEVAL__EMBEDDER_MODEL", "MIN_DENSE_SCORE"), ("BRON_SERVING__EVIDENCE_MODEL", "EVIDENCE_BAR")],
+)
+def test_a_check_across_settings_never_prints_their_secrets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, named: str
+) -> None:
+    """Such a check gets all the settings it spans as its input; printing that put tokens in the log."""
+    monkeypatch.setenv(variable, str(tmp_path))
+    monkeypatch.setenv("BRON_SLACK__BOT_TOKEN", "xoxb-not-for-the-log")
+    monkeypatch.setenv("BRON_SERVING__LLM_API_KEY", "sk-not-for-the-log")
+    result = CliRunner().invoke(app, ["ask", "How many vacation days do I get?"])
+    assert result.exit_code == 2
+    assert named in result.output
+    assert "not-for-the-log" not in result.output
