@@ -38,6 +38,21 @@ FILES = ("sample_handbook_questions.json", "sample_handbook_cross_language.json"
 COMMAND = "PYTHONPATH=. nice .venv/bin/python bench/retrieval/handbook.py"
 
 
+def report_groups(run: str, groups: dict[str, list[int]], out: dict[str, object]) -> None:
+    """Top-1 and top-5 per direction ("nl->en": the page's rank for each such question, 99 if absent),
+    into `out` as "<run> <direction>" and printed."""
+    for group, ranks in sorted(groups.items()):
+        figures = {
+            "n": len(ranks),
+            "top1": round(sum(x == 1 for x in ranks) / len(ranks), 3),
+            "top5": round(sum(x <= 5 for x in ranks) / len(ranks), 3),
+        }
+        out[f"{run} {group}"] = figures
+        print(
+            f"{run:50s} {group} n={figures['n']:3d} top-1 {figures['top1']:.3f} top-5 {figures['top5']:.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--embedder", type=Path, help="a sentence-transformers model folder")
@@ -98,16 +113,7 @@ def main() -> None:
             groups.setdefault(group, []).append(rank)
             if mode == "hybrid" and rank > r.top_k:
                 misses.append(f"{group} {q['question']} ({q['doc']})")
-        for group, ranks in sorted(groups.items()):
-            figures = {
-                "n": len(ranks),
-                "top1": round(sum(x == 1 for x in ranks) / len(ranks), 3),
-                "top5": round(sum(x <= 5 for x in ranks) / len(ranks), 3),
-            }
-            out[f"{mode} {group}"] = figures
-            print(
-                f"{mode:32s} {group}  n={figures['n']:3d}  top-1 {figures['top1']:.3f}  top-5 {figures['top5']:.3f}"
-            )
+        report_groups(mode, groups, out)
         if mode == "hybrid":
             out["hybrid misses at top_k"] = misses
     backend.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from openai.types.chat import ChatCompletionMessageParam
 
+from bench.retrieval.handbook import report_groups
 from bot.runtime import open_runtime
 from bot.settings import Settings
 from retrieval.analysis import detect_language
@@ -121,16 +122,7 @@ def main() -> None:
                 pages = [Path(h.chunk.doc_id).name for h in hits]
                 rank = pages.index(q["doc"]) + 1 if q["doc"] in pages else 99
                 groups.setdefault(f"{q['language']}->{page_language[q['doc']]}", []).append(rank)
-            for group, ranks in sorted(groups.items()):
-                figures = {
-                    "n": len(ranks),
-                    "top1": round(sum(x == 1 for x in ranks) / len(ranks), 3),
-                    "top5": round(sum(x <= 5 for x in ranks) / len(ranks), 3),
-                }
-                out[f"{name} {group}"] = figures
-                print(
-                    f"{name:50s} {group} n={figures['n']:3d} top-1 {figures['top1']:.3f} top-5 {figures['top5']:.3f}"
-                )
+            report_groups(name, groups, out)
             if "sample_handbook_questions.json" in files:
                 out[f"{name} evidence bar passed"] = passed
                 print(f"{name:50s} through the bar: {passed['answerable']}/52 answerable, "
